@@ -1,0 +1,91 @@
+"""山海集 (Shanhai Market): the application factory."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from flask import Flask
+
+from config import CONFIGS, INSTANCE_DIR, Config
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(config: str | type[Config] | None = None, **overrides) -> Flask:
+    app = Flask(
+        __name__,
+        instance_path=str(INSTANCE_DIR),
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+    )
+    configure(app, config, overrides)
+    configure_extensions(app)
+    configure_blueprints(app)
+    configure_web(app)
+    configure_cli(app)
+    return app
+
+
+def configure(app: Flask, config, overrides: dict) -> None:
+    if config is None or isinstance(config, str):
+        config = CONFIGS[config or os.environ.get("APP_CONFIG") or "development"]
+    app.config.from_object(config)
+    app.config.update(overrides)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    if not app.config.get("SECRET_KEY"):
+        if app.config["APP_ENV"] == "production":
+            raise RuntimeError("SECRET_KEY must be set in production.")
+        app.config["SECRET_KEY"] = _local_secret_key(Path(app.instance_path))
+
+
+def _local_secret_key(instance: Path) -> str:
+    """A per-machine key for development, kept under instance/ (never committed)."""
+    path = instance / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def configure_extensions(app: Flask) -> None:
+    from app import models  # noqa: F401  (every model registered before anything queries)
+    from app.extensions import babel, csrf, db, limiter, login_manager, migrate
+    from app.web.i18n import select_locale
+    from app.web.sqlite import configure_sqlite
+
+    db.init_app(app)
+    with app.app_context():
+        configure_sqlite(db.engine)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=select_locale)
+    limiter.init_app(app)
+    login_manager.init_app(app)
+
+
+def configure_blueprints(app: Flask) -> None:
+    from app.admin.views import bp as admin_bp
+    from app.auth.views import bp as auth_bp
+    from app.catalog.views import bp as catalog_bp
+    from app.web.i18n import bp as i18n_bp
+
+    app.register_blueprint(catalog_bp)
+    app.register_blueprint(auth_bp, url_prefix="/auth")
+    app.register_blueprint(admin_bp, url_prefix="/admin")
+    app.register_blueprint(i18n_bp)
+
+
+def configure_web(app: Flask) -> None:
+    from app.web import access, errors, filters
+
+    access.init_app(app)
+    errors.init_app(app)
+    filters.init_app(app)
+
+
+def configure_cli(app: Flask) -> None:
+    from app.cli import register
+
+    register(app)

@@ -1,0 +1,126 @@
+"""Log in and out, self-registration for staff, the account page and password change."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_user, logout_user
+
+from app.auth.forms import ChangePasswordForm, LoginForm, RegisterForm
+from app.extensions import db, limiter
+from app.models import OrgKind
+from app.services import accounts
+from app.services.clock import utcnow
+from app.services.errors import DomainError
+from app.services.organizations import organizations_of_kind
+from app.web.access import login_required, public, safe_next
+from app.web.forms import add_domain_error
+
+bp = Blueprint("auth", __name__)
+
+
+def _login_limit() -> str:
+    return current_app.config["LOGIN_RATE_LIMIT"]
+
+
+def _login_email_key() -> str:
+    # A second limit per account, so guessing one password from many addresses is slowed too.
+    return "login-email:" + (request.form.get("email") or "").strip().lower()[:254]
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@public
+@limiter.limit(_login_limit, methods=["POST"])
+@limiter.limit(_login_limit, methods=["POST"], key_func=_login_email_key)
+def login():
+    """Log in with e-mail and password."""
+    if current_user.is_authenticated:
+        return redirect(safe_next())
+    form = LoginForm(next=request.args.get("next", ""))
+    if not form.validate_on_submit():
+        return render_template("auth/login.html", form=form), 400 if form.is_submitted() else 200
+    try:
+        user = accounts.authenticate(db.session, form.email.data, form.password.data, utcnow())
+    except DomainError as error:
+        db.session.rollback()
+        add_domain_error(form, error)
+        return render_template("auth/login.html", form=form), 401
+    db.session.commit()
+    login_user(user, remember=form.remember.data)
+    flash(_("Welcome, %(name)s.", name=user.name), "success")
+    return redirect(safe_next())
+
+
+@bp.post("/logout")
+@public
+def logout():
+    """Log out (a POST with the CSRF token, so no link elsewhere can log a user out)."""
+    logout_user()
+    flash(_("You have logged out."), "info")
+    return redirect(url_for("catalog.home"))
+
+
+@bp.route("/register", methods=["GET", "POST"])
+@public
+@limiter.limit(lambda: current_app.config["REGISTER_RATE_LIMIT"], methods=["POST"])
+def register():
+    """Staff create their own account with a work e-mail address."""
+    if current_user.is_authenticated:
+        return redirect(url_for("catalog.home"))
+    form = RegisterForm()
+    form.department_id.choices = [(0, _("Choose your department"))] + [
+        (org.id, org.name_zh) for org in organizations_of_kind(db.session, OrgKind.DEPARTMENT)
+    ]
+    domains = current_app.config["REGISTRATION_EMAIL_DOMAINS"]
+    if form.validate_on_submit():
+        try:
+            user = accounts.register_staff(
+                db.session,
+                email=form.email.data,
+                name=form.name.data,
+                password=form.password.data,
+                department_id=form.department_id.data,
+                allowed_domains=domains,
+                now=utcnow(),
+            )
+        except DomainError as error:
+            db.session.rollback()
+            add_domain_error(form, error)
+        else:
+            db.session.commit()
+            login_user(user)
+            flash(_("Your account is ready."), "success")
+            return redirect(url_for("catalog.home"))
+    status = 400 if form.is_submitted() else 200
+    return render_template("auth/register.html", form=form, domains=domains), status
+
+
+@bp.get("/account")
+@login_required
+def account():
+    """The logged-in user's own account."""
+    return render_template("auth/account.html")
+
+
+@bp.route("/password", methods=["GET", "POST"])
+@login_required
+def change_password():
+    """Change one's own password; other sessions of the account end."""
+    form = ChangePasswordForm()
+    if form.validate_on_submit():
+        try:
+            accounts.change_password(
+                current_user, form.current_password.data, form.new_password.data
+            )
+        except DomainError as error:
+            db.session.rollback()
+            add_domain_error(form, error)
+        else:
+            db.session.commit()
+            login_user(
+                current_user._get_current_object(), remember="remember_token" in request.cookies
+            )
+            flash(_("Your password has been changed."), "success")
+            return redirect(url_for("auth.account"))
+    status = 400 if form.is_submitted() else 200
+    return render_template("auth/password.html", form=form), status

@@ -1,0 +1,92 @@
+"""Command-line tasks: `flask seed-demo`, `flask create-user`."""
+
+from __future__ import annotations
+
+import os
+
+import click
+import sqlalchemy as sa
+from flask import Flask, current_app
+
+from app.extensions import db
+from app.models import Organization, Role
+from app.services import accounts, demo
+from app.services.clock import utcnow
+from app.services.errors import DomainError
+
+DEFAULT_DEMO_PASSWORD = "shanhai2026"
+
+
+def register(app: Flask) -> None:
+    app.cli.add_command(seed_demo_command)
+    app.cli.add_command(create_user_command)
+
+
+@click.command("seed-demo")
+@click.option(
+    "--password",
+    default=lambda: os.environ.get("DEMO_PASSWORD", DEFAULT_DEMO_PASSWORD),
+    show_default="$DEMO_PASSWORD or shanhai2026",
+    help="Password of new demo accounts.",
+)
+@click.option("--allow-production", is_flag=True, help="Seed even with the production config.")
+def seed_demo_command(password: str, allow_production: bool) -> None:
+    """Add the demo catalog and one account per role (only what is missing)."""
+    if current_app.config["APP_ENV"] == "production" and not allow_production:
+        raise click.ClickException(
+            "Refusing to create demo accounts with a known password in production "
+            "(pass --allow-production if you really mean it)."
+        )
+    try:
+        report = demo.seed_demo(db.session, password=password, now=utcnow())
+        db.session.commit()
+    except DomainError as error:
+        db.session.rollback()
+        raise click.ClickException(str(error.message)) from error
+    added = ", ".join(f"{n} {kind}" for kind, n in report.created.items()) or "nothing new"
+    click.echo(f"Demo data: {added}.")
+    click.echo("Demo accounts (e-mail / password / roles):")
+    for email, roles, is_new in report.accounts:
+        shown = password if is_new else "(unchanged)"
+        click.echo(f"  {email:<28} {shown:<14} {roles}")
+
+
+@click.command("create-user")
+@click.argument("email")
+@click.option("--name", required=True, help="Display name.")
+@click.option(
+    "--role",
+    "roles",
+    multiple=True,
+    required=True,
+    type=click.Choice([r.value for r in Role]),
+    help="Repeat for several roles.",
+)
+@click.option("--org", "org_code", default=None, help="Organization code, e.g. CANTEEN.")
+@click.password_option(help="Prompted for when not given.")
+def create_user_command(
+    email: str, name: str, roles: tuple[str, ...], org_code: str | None, password: str
+) -> None:
+    """Create an account, e.g. the first administrator."""
+    organization = None
+    if org_code:
+        organization = db.session.scalar(
+            sa.select(Organization).where(Organization.code == org_code)
+        )
+        if organization is None:
+            raise click.ClickException(f"No organization with code {org_code!r}.")
+    try:
+        user = accounts.create_user(
+            db.session,
+            email=email,
+            name=name,
+            password=password,
+            roles=[Role(r) for r in roles],
+            organization=organization,
+            now=utcnow(),
+        )
+        db.session.commit()
+    except DomainError as error:
+        db.session.rollback()
+        raise click.ClickException(str(error.message)) from error
+    click.echo(f"Created {user.email} ({', '.join(roles)}).")

@@ -1,0 +1,23 @@
+"""All models, imported here so that Alembic and the app see the whole schema."""
+
+from app.models.accounts import BULK_ROLES, Role, User, UserRole
+from app.models.catalog import Category, ContentUnit, PriceTier, Product, ProductStatus, Unit
+from app.models.organizations import Organization, OrgKind, Region, RegionKind, SupplierType
+
+__all__ = [
+    "BULK_ROLES",
+    "Category",
+    "ContentUnit",
+    "OrgKind",
+    "Organization",
+    "PriceTier",
+    "Product",
+    "ProductStatus",
+    "Region",
+    "RegionKind",
+    "Role",
+    "SupplierType",
+    "Unit",
+    "User",
+    "UserRole",
+]

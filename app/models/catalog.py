@@ -1,0 +1,190 @@
+"""The produce catalog: categories, products and their bulk price tiers."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from decimal import Decimal
+
+import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
+
+from app.models.base import Base, Quantity, str_enum
+from app.models.organizations import Organization, Region
+from app.pinyin import pinyin_keys
+
+
+class Unit(enum.StrEnum):
+    """The unit one retail price buys."""
+
+    JIN = "jin"
+    KG = "kg"
+    BOX = "box"
+    BOTTLE = "bottle"
+    CASE = "case"
+    BAG = "bag"
+    PIECE = "piece"
+
+    @property
+    def label(self):
+        return {
+            Unit.JIN: _l("jin"),
+            Unit.KG: _l("kg"),
+            Unit.BOX: _l("box"),
+            Unit.BOTTLE: _l("bottle"),
+            Unit.CASE: _l("case"),
+            Unit.BAG: _l("bag"),
+            Unit.PIECE: _l("piece"),
+        }[self]
+
+    @property
+    def is_weight(self) -> bool:
+        """Weight units may be bought in tenths (2.5 斤); the others only whole."""
+        return self in (Unit.JIN, Unit.KG)
+
+    @property
+    def grams(self) -> int | None:
+        return {Unit.JIN: 500, Unit.KG: 1000}.get(self)
+
+
+class ContentUnit(enum.StrEnum):
+    """What the net content of one packaged unit is measured in."""
+
+    GRAM = "g"
+    MILLILITRE = "ml"
+    PIECE = "piece"
+
+
+class ProductStatus(enum.StrEnum):
+    DRAFT = "draft"
+    PENDING_REVIEW = "pending_review"
+    ACTIVE = "active"
+    ARCHIVED = "archived"
+
+    @property
+    def label(self):
+        return {
+            ProductStatus.DRAFT: _l("Draft"),
+            ProductStatus.PENDING_REVIEW: _l("Pending review"),
+            ProductStatus.ACTIVE: _l("On sale"),
+            ProductStatus.ARCHIVED: _l("Archived"),
+        }[self]
+
+
+class Category(Base):
+    __tablename__ = "categories"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(sa.String(48), unique=True)
+    name_zh: Mapped[str] = mapped_column(sa.String(64))
+    name_en: Mapped[str] = mapped_column(sa.String(64), default="")
+    sort_order: Mapped[int] = mapped_column(default=0)
+
+
+class Product(Base):
+    __tablename__ = "products"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: The supplier's article code, unique across the catalog; used by imports and order sheets.
+    code: Mapped[str] = mapped_column(sa.String(32), unique=True)
+    supplier_id: Mapped[int] = mapped_column(sa.ForeignKey("organizations.id"), index=True)
+    origin_region_id: Mapped[int] = mapped_column(sa.ForeignKey("regions.id"))
+    category_id: Mapped[int] = mapped_column(sa.ForeignKey("categories.id"))
+    status: Mapped[ProductStatus] = mapped_column(
+        str_enum(ProductStatus), default=ProductStatus.DRAFT
+    )
+
+    name_zh: Mapped[str] = mapped_column(sa.String(128))
+    name_en: Mapped[str] = mapped_column(sa.String(128), default="")
+    #: Derived from name_zh whenever it is set; see app.pinyin.
+    name_pinyin: Mapped[str] = mapped_column(sa.String(512), default="")
+    name_initials: Mapped[str] = mapped_column(sa.String(128), default="")
+    search_keys: Mapped[str] = mapped_column(sa.Text, default="")
+    description_zh: Mapped[str] = mapped_column(sa.Text, default="")
+    description_en: Mapped[str] = mapped_column(sa.Text, default="")
+
+    unit: Mapped[Unit] = mapped_column(str_enum(Unit))
+    retail_price_fen: Mapped[int]
+    #: Net content of one unit, for the price per 斤 / litre / piece beside the pack price.
+    content_amount: Mapped[int | None]
+    content_unit: Mapped[ContentUnit | None] = mapped_column(str_enum(ContentUnit))
+    stock: Mapped[Decimal] = mapped_column(Quantity, default=Decimal(0))
+    #: Units sold so far; drives the "popular" sort.
+    popularity: Mapped[int] = mapped_column(default=0)
+    featured: Mapped[bool] = mapped_column(default=False)
+
+    # Bulk (canteen) terms: offered when case_size is set.
+    case_size: Mapped[Decimal | None] = mapped_column(Quantity)
+    min_bulk_quantity: Mapped[Decimal | None] = mapped_column(Quantity)
+    lead_time_days: Mapped[int] = mapped_column(default=2)
+
+    # Traceability, printed on the product page.
+    county_zh: Mapped[str] = mapped_column(sa.String(64), default="")
+    cooperative_zh: Mapped[str] = mapped_column(sa.String(128), default="")
+    households_benefited: Mapped[int] = mapped_column(default=0)
+    certifications: Mapped[str] = mapped_column(sa.String(255), default="")
+    shelf_life_days: Mapped[int | None]
+    storage_zh: Mapped[str] = mapped_column(sa.String(128), default="")
+    image_filename: Mapped[str | None] = mapped_column(sa.String(128))
+
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    supplier: Mapped[Organization] = relationship()
+    origin_region: Mapped[Region] = relationship()
+    category: Mapped[Category] = relationship()
+    price_tiers: Mapped[list[PriceTier]] = relationship(
+        back_populates="product",
+        cascade="all, delete-orphan",
+        order_by="PriceTier.min_quantity",
+    )
+
+    __table_args__ = (
+        sa.CheckConstraint("stock >= 0", name="stock_not_negative"),
+        sa.CheckConstraint("retail_price_fen > 0", name="retail_price_positive"),
+        sa.CheckConstraint("popularity >= 0", name="popularity_not_negative"),
+        sa.CheckConstraint("case_size IS NULL OR case_size > 0", name="case_size_positive"),
+        sa.CheckConstraint("content_amount IS NULL OR content_amount > 0", name="content_positive"),
+        # The catalog pages filter by status first, then by one of these and sort.
+        sa.Index("ix_products_status_region", "status", "origin_region_id"),
+        sa.Index("ix_products_status_category", "status", "category_id"),
+        sa.Index("ix_products_status_created", "status", "created_at"),
+        sa.Index("ix_products_status_popularity", "status", "popularity"),
+        sa.Index("ix_products_status_price", "status", "retail_price_fen"),
+    )
+
+    @validates("name_zh")
+    def _derive_pinyin(self, _key: str, name: str) -> str:
+        self.name_pinyin, self.name_initials, self.search_keys = pinyin_keys(name)
+        return name
+
+    @property
+    def offers_bulk(self) -> bool:
+        return self.case_size is not None and bool(self.price_tiers)
+
+    @property
+    def in_stock(self) -> bool:
+        return self.stock > 0
+
+    def __repr__(self) -> str:
+        return f"<Product {self.code} {self.name_zh}>"
+
+
+class PriceTier(Base):
+    """Bulk price per unit once an order line reaches min_quantity."""
+
+    __tablename__ = "price_tiers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    product_id: Mapped[int] = mapped_column(sa.ForeignKey("products.id", ondelete="CASCADE"))
+    min_quantity: Mapped[Decimal] = mapped_column(Quantity)
+    unit_price_fen: Mapped[int]
+
+    product: Mapped[Product] = relationship(back_populates="price_tiers")
+
+    __table_args__ = (
+        sa.UniqueConstraint("product_id", "min_quantity"),
+        sa.CheckConstraint("min_quantity > 0", name="min_quantity_positive"),
+        sa.CheckConstraint("unit_price_fen > 0", name="unit_price_positive"),
+    )

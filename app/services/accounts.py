@@ -1,0 +1,204 @@
+"""Accounts: creating users, checking passwords, roles and disabling."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+import sqlalchemy as sa
+from email_validator import EmailNotValidError, validate_email
+from flask_babel import lazy_gettext as _l
+from sqlalchemy.orm import Session
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from app.models import Organization, OrgKind, Role, User, UserRole
+from app.services.errors import DomainError, NotFound, PermissionDenied
+
+MIN_PASSWORD_LENGTH = 8
+MAX_PASSWORD_LENGTH = 128
+
+# Checked against when the e-mail is unknown, so a wrong address takes as long as a wrong
+# password and the response time does not reveal who has an account.
+_DUMMY_HASH = generate_password_hash("not-a-real-password")
+
+
+def normalise_email(email: str) -> str:
+    try:
+        return validate_email(email.strip(), check_deliverability=False).normalized.lower()
+    except EmailNotValidError as exc:
+        raise DomainError(_l("Enter a valid e-mail address."), field="email") from exc
+
+
+def check_password_rules(password: str, field: str = "password") -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise DomainError(
+            _l("The password must have at least %(n)d characters.", n=MIN_PASSWORD_LENGTH), field
+        )
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise DomainError(
+            _l("The password must have at most %(n)d characters.", n=MAX_PASSWORD_LENGTH), field
+        )
+    if password.isdigit():
+        raise DomainError(_l("The password cannot be only digits."), field)
+
+
+def find_user_by_email(session: Session, email: str) -> User | None:
+    return session.scalar(sa.select(User).where(User.email == email.strip().lower()))
+
+
+def load_session_user(session: Session, login_id: str) -> User | None:
+    """The user behind a login cookie, or None if it is stale, malformed or disabled."""
+    user_id, _, version = login_id.partition(":")
+    if not (user_id.isdigit() and version.isdigit()):
+        return None
+    user = session.get(User, int(user_id))
+    if user is None or not user.active or user.session_version != int(version):
+        return None
+    return user
+
+
+def create_user(
+    session: Session,
+    *,
+    email: str,
+    name: str,
+    password: str,
+    roles: Iterable[Role],
+    organization: Organization | None,
+    now: datetime,
+) -> User:
+    email = normalise_email(email)
+    name = name.strip()
+    if not name:
+        raise DomainError(_l("Enter a name."), field="name")
+    roles = set(roles)
+    if not roles:
+        raise DomainError(_l("Choose at least one role."), field="roles")
+    check_password_rules(password)
+    if find_user_by_email(session, email) is not None:
+        raise DomainError(_l("An account with this e-mail already exists."), field="email")
+    user = User(
+        email=email,
+        name=name,
+        password_hash=generate_password_hash(password),
+        organization=organization,
+        created_at=now,
+        role_rows=[UserRole(role=role) for role in sorted(roles)],
+    )
+    session.add(user)
+    session.flush()
+    return user
+
+
+def authenticate(session: Session, email: str, password: str, now: datetime) -> User:
+    """The user with these credentials, or a DomainError that does not say which was wrong."""
+    user = find_user_by_email(session, email)
+    password_hash = user.password_hash if user is not None else _DUMMY_HASH
+    if not check_password_hash(password_hash, password) or user is None:
+        raise DomainError(_l("Wrong e-mail or password."))
+    if not user.active:
+        raise DomainError(_l("This account has been disabled. Ask an administrator."))
+    user.last_login_at = now
+    return user
+
+
+def change_password(user: User, current_password: str, new_password: str) -> None:
+    if not check_password_hash(user.password_hash, current_password):
+        raise DomainError(_l("The current password is wrong."), field="current_password")
+    check_password_rules(new_password, field="new_password")
+    user.password_hash = generate_password_hash(new_password)
+    # Every other session of this user ends; the caller logs the current one in again.
+    user.session_version += 1
+
+
+def register_staff(
+    session: Session,
+    *,
+    email: str,
+    name: str,
+    password: str,
+    department_id: int | None,
+    allowed_domains: Iterable[str],
+    now: datetime,
+) -> User:
+    """Self-registration: staff only, and only with an address at an allowed domain."""
+    email = normalise_email(email)
+    domain = email.rpartition("@")[2]
+    if domain not in {d.lower() for d in allowed_domains}:
+        raise DomainError(
+            _l("Only addresses at the administration's own domains can register."), field="email"
+        )
+    department = session.get(Organization, department_id) if department_id else None
+    if department is None or department.kind != OrgKind.DEPARTMENT or not department.active:
+        raise DomainError(_l("Choose your department."), field="department_id")
+    return create_user(
+        session,
+        email=email,
+        name=name,
+        password=password,
+        roles={Role.STAFF},
+        organization=department,
+        now=now,
+    )
+
+
+def update_user(
+    session: Session,
+    actor: User,
+    user: User,
+    *,
+    name: str,
+    roles: Iterable[Role],
+    organization: Organization | None,
+    active: bool,
+    new_password: str | None = None,
+) -> User:
+    """An administrator's edit of another account."""
+    if not actor.has_role(Role.ADMIN):
+        raise PermissionDenied(_l("Only administrators can edit accounts."))
+    roles = set(roles)
+    if not name.strip():
+        raise DomainError(_l("Enter a name."), field="name")
+    if not roles:
+        raise DomainError(_l("Choose at least one role."), field="roles")
+    if user.id == actor.id and (not active or Role.ADMIN not in roles):
+        # Otherwise the last administrator can lock everyone out of the admin area.
+        raise DomainError(_l("You cannot disable yourself or remove your own admin role."))
+    if new_password:
+        check_password_rules(new_password, field="new_password")
+        user.password_hash = generate_password_hash(new_password)
+        user.session_version += 1
+    if user.active and not active:
+        user.session_version += 1
+    user.name = name.strip()
+    user.organization = organization
+    user.active = active
+    current = {row.role: row for row in user.role_rows}
+    for role in set(current) - roles:
+        user.role_rows.remove(current[role])
+    for role in sorted(roles - set(current)):
+        user.role_rows.append(UserRole(role=role))
+    session.flush()
+    return user
+
+
+def get_user(session: Session, user_id: int) -> User:
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound(_l("No such account."))
+    return user
+
+
+def search_users_statement(query: str = "", role: Role | None = None) -> sa.Select:
+    """Users matching a name or e-mail fragment and a role, for the admin list."""
+    stmt = sa.select(User).order_by(User.active.desc(), User.name, User.id)
+    if query:
+        stmt = stmt.where(
+            sa.or_(
+                User.name.contains(query, autoescape=True),
+                User.email.contains(query.lower(), autoescape=True),
+            )
+        )
+    if role is not None:
+        stmt = stmt.where(User.role_rows.any(UserRole.role == role))
+    return stmt

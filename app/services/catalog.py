@@ -1,0 +1,232 @@
+"""Browsing the catalog: what buyers may see, filters, sorting, pagination, unit prices."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from decimal import Decimal
+
+import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
+from sqlalchemy.orm import Session, joinedload, selectinload
+
+from app.models import (
+    BULK_ROLES,
+    Category,
+    ContentUnit,
+    Organization,
+    OrgKind,
+    Product,
+    ProductStatus,
+    Region,
+    RegionKind,
+    Role,
+    Unit,
+    User,
+)
+from app.services import search
+from app.services.errors import NotFound
+from app.services.money import price_per
+from app.services.pagination import Page, paginate
+
+
+class Sort(enum.StrEnum):
+    RELEVANCE = "relevance"
+    NEWEST = "newest"
+    PRICE_ASC = "price_asc"
+    PRICE_DESC = "price_desc"
+    POPULAR = "popular"
+
+    @property
+    def label(self):
+        return {
+            Sort.RELEVANCE: _l("Best match"),
+            Sort.NEWEST: _l("Newest"),
+            Sort.PRICE_ASC: _l("Price: low to high"),
+            Sort.PRICE_DESC: _l("Price: high to low"),
+            Sort.POPULAR: _l("Most popular"),
+        }[self]
+
+
+@dataclass(frozen=True)
+class ProductFilters:
+    query: str = ""
+    region_code: str | None = None
+    category_slug: str | None = None
+    supplier_id: int | None = None
+    in_stock_only: bool = False
+    min_price_fen: int | None = None
+    max_price_fen: int | None = None
+    sort: Sort = Sort.NEWEST
+
+
+def _sellable():
+    return Product.status == ProductStatus.ACTIVE
+
+
+def _apply_filters(stmt: sa.Select, filters: ProductFilters) -> sa.Select:
+    stmt = stmt.where(_sellable())
+    if filters.query:
+        stmt = stmt.where(search.match_condition(filters.query))
+    if filters.region_code:
+        stmt = stmt.join(Product.origin_region).where(Region.code == filters.region_code)
+    if filters.category_slug:
+        stmt = stmt.join(Product.category).where(Category.slug == filters.category_slug)
+    if filters.supplier_id:
+        stmt = stmt.where(Product.supplier_id == filters.supplier_id)
+    if filters.in_stock_only:
+        stmt = stmt.where(Product.stock > 0)
+    if filters.min_price_fen is not None:
+        stmt = stmt.where(Product.retail_price_fen >= filters.min_price_fen)
+    if filters.max_price_fen is not None:
+        stmt = stmt.where(Product.retail_price_fen <= filters.max_price_fen)
+    return stmt
+
+
+def _order_by(filters: ProductFilters) -> list:
+    sort = filters.sort
+    if sort == Sort.RELEVANCE and not filters.query:
+        sort = Sort.NEWEST
+    return {
+        Sort.RELEVANCE: [search.relevance(filters.query), Product.popularity.desc()],
+        Sort.NEWEST: [Product.created_at.desc()],
+        Sort.PRICE_ASC: [Product.retail_price_fen.asc()],
+        Sort.PRICE_DESC: [Product.retail_price_fen.desc()],
+        Sort.POPULAR: [Product.popularity.desc()],
+    }[sort] + [Product.id.desc()]  # a stable order, so pages never repeat or skip items
+
+
+def browse(session: Session, filters: ProductFilters, page: int, per_page: int) -> Page[Product]:
+    """One page of sellable products; raises NotFound past the last page."""
+    total = session.scalar(_apply_filters(sa.select(sa.func.count(Product.id)), filters)) or 0
+    stmt = (
+        _apply_filters(sa.select(Product), filters)
+        .options(joinedload(Product.origin_region), joinedload(Product.supplier))
+        .order_by(*_order_by(filters))
+    )
+    return paginate(session, stmt, page, per_page, total=total)
+
+
+def featured(session: Session, region_kind: RegionKind, limit: int = 8) -> list[Product]:
+    stmt = (
+        sa.select(Product)
+        .join(Product.origin_region)
+        .where(_sellable(), Region.kind == region_kind)
+        .options(joinedload(Product.origin_region), joinedload(Product.supplier))
+        .order_by(Product.featured.desc(), Product.popularity.desc(), Product.id)
+        .limit(limit)
+    )
+    return list(session.scalars(stmt))
+
+
+def filter_choices(session: Session) -> dict[str, list]:
+    """Regions, categories and suppliers that have something on sale, for the filter form."""
+    regions = session.scalars(
+        sa.select(Region)
+        .where(Region.id.in_(sa.select(Product.origin_region_id).where(_sellable())))
+        .order_by(Region.sort_order, Region.id)
+    )
+    categories = session.scalars(
+        sa.select(Category)
+        .where(Category.id.in_(sa.select(Product.category_id).where(_sellable())))
+        .order_by(Category.sort_order, Category.id)
+    )
+    suppliers = session.scalars(
+        sa.select(Organization)
+        .where(
+            Organization.kind == OrgKind.SUPPLIER,
+            Organization.id.in_(sa.select(Product.supplier_id).where(_sellable())),
+        )
+        .order_by(Organization.region_id, Organization.name_zh)
+    )
+    return {
+        "regions": list(regions),
+        "categories": list(categories),
+        "suppliers": list(suppliers),
+    }
+
+
+def can_view_unlisted(viewer: User | None, product: Product) -> bool:
+    """Products not on sale are visible only to their supplier and the catalog's stewards."""
+    if viewer is None:
+        return False
+    if viewer.has_role(Role.COORDINATOR, Role.ADMIN):
+        return True
+    return viewer.has_role(Role.SUPPLIER) and viewer.organization_id == product.supplier_id
+
+
+def can_see_bulk_terms(viewer: User | None, product: Product) -> bool:
+    if viewer is None:
+        return False
+    if not viewer.roles.isdisjoint(BULK_ROLES):
+        return True
+    return viewer.has_role(Role.SUPPLIER) and viewer.organization_id == product.supplier_id
+
+
+def get_product_for_viewer(session: Session, product_id: int, viewer: User | None) -> Product:
+    product = session.scalar(
+        sa.select(Product)
+        .where(Product.id == product_id)
+        .options(
+            joinedload(Product.origin_region),
+            joinedload(Product.supplier),
+            joinedload(Product.category),
+            selectinload(Product.price_tiers),
+        )
+    )
+    if product is None or (
+        product.status != ProductStatus.ACTIVE and not can_view_unlisted(viewer, product)
+    ):
+        raise NotFound(_l("This product does not exist or is no longer on sale."))
+    return product
+
+
+@dataclass(frozen=True)
+class ReferencePrice:
+    """The price of a common measure (per 斤, per litre, per piece) beside the pack price."""
+
+    fen: int
+    per: str
+
+
+def reference_price(product: Product) -> ReferencePrice | None:
+    if product.unit == Unit.KG:
+        # Chinese shoppers compare by the 斤; show what a kg price means per 斤.
+        return ReferencePrice(price_per(product.retail_price_fen, 1000, 500), "jin")
+    if product.unit.is_weight or not product.content_amount or not product.content_unit:
+        return None
+    per = {
+        ContentUnit.GRAM: (500, "jin"),
+        ContentUnit.MILLILITRE: (1000, "litre"),
+        ContentUnit.PIECE: (1, "piece"),
+    }[product.content_unit]
+    return ReferencePrice(
+        price_per(product.retail_price_fen, product.content_amount, per[0]), per[1]
+    )
+
+
+def stock_state(product: Product) -> str:
+    """'out', 'low' or 'in': buyers see a word, not a count that changes by the second."""
+    if product.stock <= 0:
+        return "out"
+    if product.stock <= Decimal(5):
+        return "low"
+    return "in"
+
+
+_COUNTY_SUFFIXES = ("市", "县", "区")
+
+
+def tile_text(product: Product) -> str:
+    """The words on a product's placeholder picture: its name without the place it comes from.
+
+    Half the catalog starts with 舟山 or 达州; a tile that says "带鱼" tells more than "舟山".
+    """
+    name = product.name_zh.split("（")[0].split("(")[0]
+    places = [product.origin_region.name_zh, product.county_zh]
+    places += [place[:-1] for place in places if place and place.endswith(_COUNTY_SUFFIXES)]
+    for place in sorted(filter(None, places), key=len, reverse=True):
+        if name.startswith(place) and len(name) > len(place) + 1:
+            name = name[len(place) :]
+            break
+    return name[:4]

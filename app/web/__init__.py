@@ -1,0 +1,1 @@
+"""Cross-cutting web helpers: access control, errors, i18n, template filters."""

@@ -1,0 +1,78 @@
+"""Who may open which page.
+
+Every view declares its access with exactly one of `public`, `login_required` or
+`roles_required(...)`; the decorator records the rule on the view, and a test walks the URL map
+to check that no endpoint was left without one.
+"""
+
+from __future__ import annotations
+
+from functools import wraps
+from urllib.parse import urlsplit
+
+from flask import Flask, abort, request, url_for
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from flask_login import login_required as _flask_login_required
+
+from app.extensions import db, login_manager
+from app.models import Role
+from app.services.accounts import load_session_user
+
+PUBLIC = "public"
+LOGGED_IN = "login"
+
+
+def public(view):
+    view.access = PUBLIC
+    return view
+
+
+def login_required(view):
+    wrapped = _flask_login_required(view)
+    wrapped.access = LOGGED_IN
+    return wrapped
+
+
+def roles_required(*roles: Role):
+    """Logged in and holding at least one of the roles; anonymous users go to the login page."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapped(*args, **kwargs):
+            if not current_user.is_authenticated:
+                return login_manager.unauthorized()
+            if not current_user.has_role(*roles):
+                abort(403)
+            return view(*args, **kwargs)
+
+        wrapped.access = frozenset(roles)
+        return wrapped
+
+    return decorator
+
+
+def is_safe_next(target: str | None) -> bool:
+    """Only paths on this site: no scheme, no host, no protocol-relative '//' or '/\\' tricks."""
+    if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
+        return False
+    if any(ch in target for ch in "\r\n\t\\") or any(ord(ch) < 32 for ch in target):
+        return False
+    parts = urlsplit(target)
+    return not parts.scheme and not parts.netloc
+
+
+def safe_next(default_endpoint: str = "catalog.home") -> str:
+    target = request.args.get("next") or request.form.get("next")
+    return target if is_safe_next(target) else url_for(default_endpoint)
+
+
+def init_app(app: Flask) -> None:
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = _l("Please log in to open that page.")
+    login_manager.login_message_category = "info"
+    login_manager.needs_refresh_message = _l("Please log in again.")
+
+    @login_manager.user_loader
+    def _load_user(login_id: str):
+        return load_session_user(db.session, login_id)

@@ -1,0 +1,67 @@
+"""Jinja filters and globals: money, quantities, localized names, dates."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from flask import Flask, request
+from flask_babel import format_datetime, get_locale
+
+from app.services.catalog import reference_price, stock_state, tile_text
+from app.services.clock import to_local
+from app.services.money import format_wan, format_yuan
+
+
+def is_english() -> bool:
+    locale = get_locale()
+    return locale is not None and locale.language == "en"
+
+
+def localized(obj, field: str = "name") -> str:
+    """obj.name_en in English when there is one, otherwise obj.name_zh."""
+    if is_english():
+        english = getattr(obj, f"{field}_en", "")
+        if english:
+            return english
+    return getattr(obj, f"{field}_zh", "")
+
+
+def format_quantity(value: Decimal | int | None) -> str:
+    """2.500 -> 2.5, 10.000 -> 10."""
+    if value is None:
+        return ""
+    text = f"{Decimal(value):f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def local_datetime(value: datetime | None, fmt: str = "medium") -> str:
+    if value is None:
+        return ""
+    return format_datetime(to_local(value), fmt)
+
+
+def url_with(**changes) -> str:
+    """The current URL with some query arguments changed (pagination, sort links)."""
+    args = request.args.to_dict()
+    for key, value in changes.items():
+        if value is None:
+            args.pop(key, None)
+        else:
+            args[key] = value
+    from flask import url_for
+
+    return url_for(request.endpoint, **(request.view_args or {}), **args)
+
+
+def init_app(app: Flask) -> None:
+    app.add_template_filter(format_yuan, "yuan")
+    app.add_template_filter(format_wan, "wan")
+    app.add_template_filter(format_quantity, "qty")
+    app.add_template_filter(localized, "loc")
+    app.add_template_filter(local_datetime, "local_dt")
+    app.add_template_global(url_with)
+    app.add_template_global(reference_price)
+    app.add_template_global(stock_state)
+    app.add_template_global(tile_text)
+    app.add_template_global(is_english)

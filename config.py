@@ -1,0 +1,100 @@
+"""Configuration classes, read from environment variables.
+
+`create_app("development")` (the default), `"testing"` or `"production"` picks one. Every
+setting that differs between machines comes from the environment, never from code.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent
+INSTANCE_DIR = BASE_DIR / "instance"
+
+
+def _env_list(name: str, default: str = "") -> list[str]:
+    return [
+        item.strip().lower() for item in os.environ.get(name, default).split(",") if item.strip()
+    ]
+
+
+def _env_int(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+class Config:
+    #: Which of the classes below is in force; checked by commands that must not run in production.
+    APP_ENV = "base"
+    # A development key is generated per machine (see DevelopmentConfig); production refuses to
+    # start without SECRET_KEY, so a fallback secret can never reach a real deployment.
+    SECRET_KEY = os.environ.get("SECRET_KEY")
+
+    SQLALCHEMY_DATABASE_URI = os.environ.get(
+        "DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'shanhai.sqlite3'}"
+    )
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
+    REDIS_URL = os.environ.get("REDIS_URL") or None
+
+    # Rate limits: memory storage in the embedded default, Redis when REDIS_URL is set.
+    RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI") or REDIS_URL or "memory://"
+    RATELIMIT_HEADERS_ENABLED = True
+    LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute; 50 per hour")
+    REGISTER_RATE_LIMIT = os.environ.get("REGISTER_RATE_LIMIT", "5 per hour")
+
+    BABEL_DEFAULT_LOCALE = "zh_CN"
+    BABEL_DEFAULT_TIMEZONE = "Asia/Shanghai"
+    LANGUAGES = {"zh_CN": "中文", "en": "English"}
+
+    #: Staff may register themselves only with an address at one of these domains.
+    REGISTRATION_EMAIL_DOMAINS = _env_list("REGISTRATION_EMAIL_DOMAINS", "shanhai.demo")
+
+    STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY") or None
+    STRIPE_PUBLISHABLE_KEY = os.environ.get("STRIPE_PUBLISHABLE_KEY") or None
+    STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET") or None
+    STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE") or None
+
+    PRODUCTS_PER_PAGE = _env_int("PRODUCTS_PER_PAGE", 24)
+    ADMIN_ROWS_PER_PAGE = 50
+    #: Seconds a rendered catalog fragment may be reused before it is rebuilt even without a
+    #: catalog change (stock counts drift with orders; edits invalidate at once).
+    CATALOG_CACHE_SECONDS = _env_int("CATALOG_CACHE_SECONDS", 30)
+
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session; forms left open work
+
+    MAX_CONTENT_LENGTH = 25 * 1024 * 1024
+
+
+class DevelopmentConfig(Config):
+    APP_ENV = "development"
+    DEBUG = False  # the quick start serves like production would; FLASK_DEBUG=1 turns it on
+
+
+class TestingConfig(Config):
+    APP_ENV = "testing"
+    TESTING = True
+    SECRET_KEY = "testing-only-secret"
+    SQLALCHEMY_DATABASE_URI = os.environ.get("TEST_DATABASE_URL") or "sqlite://"
+    RATELIMIT_STORAGE_URI = "memory://"
+    REGISTRATION_EMAIL_DOMAINS = ["shanhai.demo"]
+    STRIPE_SECRET_KEY = None
+    STRIPE_WEBHOOK_SECRET = None
+    CATALOG_CACHE_SECONDS = 0
+
+
+class ProductionConfig(Config):
+    APP_ENV = "production"
+    SESSION_COOKIE_SECURE = os.environ.get("SESSION_COOKIE_SECURE", "1") == "1"
+    REMEMBER_COOKIE_SECURE = SESSION_COOKIE_SECURE
+    PREFERRED_URL_SCHEME = "https"
+
+
+CONFIGS: dict[str, type[Config]] = {
+    "development": DevelopmentConfig,
+    "testing": TestingConfig,
+    "production": ProductionConfig,
+}

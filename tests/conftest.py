@@ -1,0 +1,147 @@
+"""Test fixtures: the schema built once from the migrations, a rolled-back transaction per test.
+
+The suite runs on a SQLite file by default and on PostgreSQL when TEST_DATABASE_URL is set
+(`make test` does both when it is). In CI (CI=true) a database or browser that cannot be reached
+fails the run instead of skipping tests.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+import pytest
+import sqlalchemy as sa
+from flask_migrate import upgrade
+from itsdangerous import URLSafeTimedSerializer
+from sqlalchemy.orm import scoped_session, sessionmaker
+
+from app import create_app
+from app.extensions import db, limiter
+from tests import helpers
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def _reset_postgres(url: str) -> None:
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text("DROP SCHEMA public CASCADE"))
+            conn.execute(sa.text("CREATE SCHEMA public"))
+    except sa.exc.OperationalError as error:
+        message = f"TEST_DATABASE_URL is set but PostgreSQL cannot be reached: {error}"
+        if IN_CI:
+            pytest.exit(message, returncode=3)
+        raise
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory) -> str:
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url:
+        _reset_postgres(url)
+        return url
+    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
+
+
+@pytest.fixture(scope="session")
+def app(database_url):
+    """The app, with the schema built once by running every migration."""
+    app = create_app("testing", SQLALCHEMY_DATABASE_URI=database_url)
+    with app.app_context():
+        upgrade()
+    return app
+
+
+class _TestSession(scoped_session):
+    """One session for the whole test, shared by the test code and every request it makes.
+
+    Each request ends with `remove()`; here that only expires loaded objects, so the test keeps
+    using what it built while the next request still reads fresh rows.
+    """
+
+    def remove(self) -> None:
+        if self.registry.has():
+            self.registry().expire_all()
+
+
+@pytest.fixture
+def session(app):
+    """The database session; everything the test does is rolled back at the end."""
+    with app.app_context():
+        connection = db.engine.connect()
+    transaction = connection.begin()
+    # Commits inside the app become savepoint releases of the outer transaction.
+    factory = sessionmaker(bind=connection, join_transaction_mode="create_savepoint")
+    test_session = _TestSession(factory, scopefunc=lambda: "test")
+    original = db.session
+    db.session = test_session
+    try:
+        yield test_session
+    finally:
+        db.session = original
+        test_session.registry().close()
+        transaction.rollback()
+        connection.close()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits(app):
+    with app.app_context():
+        limiter.reset()
+
+
+@pytest.fixture
+def client(app, session):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app, session):
+    return app.test_cli_runner()
+
+
+def csrf_token(app, client) -> str:
+    """A valid CSRF token for the client's session, as Flask-WTF would put in a form."""
+    with client.session_transaction() as flask_session:
+        raw = flask_session.setdefault("csrf_token", os.urandom(20).hex())
+    return URLSafeTimedSerializer(app.secret_key, salt="wtf-csrf-token").dumps(raw)
+
+
+class Actions:
+    """What a test does as a user: `actions.login_as(user)`, `actions.post(url, data)`."""
+
+    def __init__(self, app, client):
+        self.app = app
+        self.client = client
+
+    def login_as(self, user):
+        with self.client.session_transaction() as flask_session:
+            flask_session["_user_id"] = user.get_id()
+            flask_session["_fresh"] = True
+        return user
+
+    def post(self, url, data=None, **kwargs):
+        data = {"csrf_token": csrf_token(self.app, self.client), **(data or {})}
+        return self.client.post(url, data=data, **kwargs)
+
+
+@pytest.fixture
+def actions(app, client):
+    return Actions(app, client)
+
+
+@pytest.fixture
+def make(session):
+    """One-line builders: make.product(), make.user(roles={Role.STAFF}), ..."""
+    return helpers.Builders(session)
+
+
+def page_text(response) -> str:
+    """The visible text of an HTML response, tags removed, spaces folded."""
+    html = response.get_data(as_text=True)
+    html = re.sub(r"<(script|style)\b.*?</\1>", " ", html, flags=re.S)
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
