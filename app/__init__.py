@@ -78,9 +78,10 @@ def configure_blueprints(app: Flask) -> None:
 
 
 def configure_web(app: Flask) -> None:
-    from app.web import access, errors, filters
+    from app.web import access, errors, filters, guards
 
     access.init_app(app)
+    guards.init_app(app)
     errors.init_app(app)
     filters.init_app(app)
 

@@ -7,6 +7,7 @@ import os
 import click
 import sqlalchemy as sa
 from flask import Flask, current_app
+from flask.cli import with_appcontext
 
 from app.extensions import db
 from app.models import Organization, Role
@@ -23,6 +24,7 @@ def register(app: Flask) -> None:
 
 
 @click.command("seed-demo")
+@with_appcontext
 @click.option(
     "--password",
     default=lambda: os.environ.get("DEMO_PASSWORD", DEFAULT_DEMO_PASSWORD),
@@ -52,6 +54,7 @@ def seed_demo_command(password: str, allow_production: bool) -> None:
 
 
 @click.command("create-user")
+@with_appcontext
 @click.argument("email")
 @click.option("--name", required=True, help="Display name.")
 @click.option(

@@ -31,8 +31,10 @@ class Builders:
         self.session = session
 
     def _add(self, obj):
+        # Committed (a savepoint release inside the test's transaction), so that a request that
+        # rolls back its own work cannot take the test's data with it.
         self.session.add(obj)
-        self.session.flush()
+        self.session.commit()
         return obj
 
     def region(self, code=None, kind=RegionKind.PAIRED, **overrides) -> Region:
@@ -120,5 +122,5 @@ class Builders:
         )
         for key, value in overrides.items():
             setattr(user, key, value)
-        self.session.flush()
+        self.session.commit()
         return user

@@ -16,6 +16,7 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from app.models import OrgKind, RegionKind, Role, SupplierType
 from app.services.accounts import MAX_PASSWORD_LENGTH
+from app.web.forms import options
 
 _required = DataRequired(message=_l("This field is required."))
 
@@ -33,7 +34,7 @@ class UserForm(FlaskForm):
     email = StringField(_l("E-mail"), validators=[_required, Length(max=254)])
     name = StringField(_l("Name"), validators=[_required, Length(max=64)])
     roles = MultiCheckboxField(
-        _l("Roles"), choices=[(r.value, r.label) for r in Role], validate_choice=True
+        _l("Roles"), choices=options((r.value, r.label) for r in Role), validate_choice=True
     )
     organization_id = SelectField(_l("Organization"), coerce=_optional_int, choices=[])
     active = BooleanField(_l("Account enabled"), default=True)
@@ -50,7 +51,9 @@ class UserFilterForm(FlaskForm):
 
     q = StringField(_l("Name or e-mail"), filters=[lambda v: (v or "").strip()[:100]])
     role = SelectField(
-        _l("Role"), choices=[("", _l("All"))] + [(r.value, r.label) for r in Role], default=""
+        _l("Role"),
+        choices=options([("", _l("All")), *((r.value, r.label) for r in Role)]),
+        default="",
     )
     page = IntegerField(
         _l("Page"),
@@ -61,7 +64,7 @@ class UserFilterForm(FlaskForm):
 
 class OrganizationForm(FlaskForm):
     code = StringField(_l("Code"), validators=[_required, Length(max=32)])
-    kind = SelectField(_l("Kind"), choices=[(k.value, k.label) for k in OrgKind])
+    kind = SelectField(_l("Kind"), choices=options((k.value, k.label) for k in OrgKind))
     name_zh = StringField(_l("Name (Chinese)"), validators=[_required, Length(max=128)])
     name_en = StringField(_l("Name (English)"), validators=[Length(max=128)])
     region_id = SelectField(_l("Region"), coerce=_optional_int, choices=[])
@@ -70,7 +73,7 @@ class OrganizationForm(FlaskForm):
     contact_phone = StringField(_l("Contact phone"), validators=[Length(max=32)])
     supplier_type = SelectField(
         _l("Supplier type"),
-        choices=[("", "—")] + [(t.value, t.label) for t in SupplierType],
+        choices=options([("", "—"), *((t.value, t.label) for t in SupplierType)]),
         default="",
     )
     county_zh = StringField(_l("County"), validators=[Length(max=64)])
@@ -94,4 +97,4 @@ class RegionForm(FlaskForm):
     name_en = StringField(_l("Name (English)"), validators=[Length(max=64)])
     province_zh = StringField(_l("Province (Chinese)"), validators=[Length(max=64)])
     province_en = StringField(_l("Province (English)"), validators=[Length(max=64)])
-    kind = SelectField(_l("Kind"), choices=[(k.value, k.label) for k in RegionKind])
+    kind = SelectField(_l("Kind"), choices=options((k.value, k.label) for k in RegionKind))

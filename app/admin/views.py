@@ -16,7 +16,7 @@ from app.services.organizations import OrganizationData
 from app.services.pagination import paginate
 from app.web.access import roles_required
 from app.web.filters import localized
-from app.web.forms import add_domain_error
+from app.web.forms import add_domain_error, options
 
 bp = Blueprint("admin", __name__)
 
@@ -25,11 +25,12 @@ admin_only = roles_required(Role.ADMIN)
 
 def _organization_choices():
     orgs = organizations.organizations_of_kind(db.session, *OrgKind, active_only=False)
-    return [(0, "—")] + [(org.id, f"{org.kind.label} · {org.name_zh}") for org in orgs]
+    return options([(0, "—"), *((org.id, f"{org.kind.label} · {org.name_zh}") for org in orgs)])
 
 
 def _region_choices():
-    return [(0, "—")] + [(r.id, localized(r)) for r in organizations.all_regions(db.session)]
+    regions = organizations.all_regions(db.session)
+    return options([(0, "—"), *((r.id, localized(r)) for r in regions)])
 
 
 @bp.get("/")

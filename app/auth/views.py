@@ -14,7 +14,8 @@ from app.services.clock import utcnow
 from app.services.errors import DomainError
 from app.services.organizations import organizations_of_kind
 from app.web.access import login_required, public, safe_next
-from app.web.forms import add_domain_error
+from app.web.filters import localized
+from app.web.forms import add_domain_error, options
 
 bp = Blueprint("auth", __name__)
 
@@ -68,9 +69,10 @@ def register():
     if current_user.is_authenticated:
         return redirect(url_for("catalog.home"))
     form = RegisterForm()
-    form.department_id.choices = [(0, _("Choose your department"))] + [
-        (org.id, org.name_zh) for org in organizations_of_kind(db.session, OrgKind.DEPARTMENT)
-    ]
+    departments = organizations_of_kind(db.session, OrgKind.DEPARTMENT)
+    form.department_id.choices = options(
+        [(0, _("Choose your department")), *((org.id, localized(org)) for org in departments)]
+    )
     domains = current_app.config["REGISTRATION_EMAIL_DOMAINS"]
     if form.validate_on_submit():
         try:

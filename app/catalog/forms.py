@@ -8,6 +8,7 @@ from wtforms.validators import NumberRange, Optional, ValidationError
 from app.services.catalog import Sort
 from app.services.money import MoneyFormatError, parse_yuan
 from app.services.search import MAX_QUERY_LENGTH
+from app.web.forms import options
 
 
 def _price(form, field):
@@ -37,7 +38,7 @@ class ProductFilterForm(FlaskForm):
     max_price = StringField(_l("Highest price (¥)"), validators=[_price])
     sort = SelectField(
         _l("Sort by"),
-        choices=[(s.value, s.label) for s in Sort],
+        choices=options((s.value, s.label) for s in Sort),
         default=Sort.NEWEST.value,
         validate_choice=True,
     )

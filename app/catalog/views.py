@@ -14,6 +14,7 @@ from app.services.catalog import ProductFilters, Sort
 from app.services.search import clean_query
 from app.web.access import public
 from app.web.filters import localized
+from app.web.forms import options
 
 bp = Blueprint("catalog", __name__)
 
@@ -40,10 +41,16 @@ def product_list():
     """Browse and search the products on sale."""
     choices = catalog.filter_choices(db.session)
     form = ProductFilterForm(request.args)
-    empty = [("", _l("All"))]
-    form.region.choices = empty + [(r.code, localized(r)) for r in choices["regions"]]
-    form.category.choices = empty + [(c.slug, localized(c)) for c in choices["categories"]]
-    form.supplier.choices = empty + [(str(s.id), localized(s)) for s in choices["suppliers"]]
+    everything = ("", _l("All"))
+    form.region.choices = options(
+        [everything, *((r.code, localized(r)) for r in choices["regions"])]
+    )
+    form.category.choices = options(
+        [everything, *((c.slug, localized(c)) for c in choices["categories"])]
+    )
+    form.supplier.choices = options(
+        [everything, *((str(s.id), localized(s)) for s in choices["suppliers"])]
+    )
     query = clean_query(form.q.data)
     if "sort" not in request.args and query:
         form.sort.data = Sort.RELEVANCE.value

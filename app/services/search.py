@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 import sqlalchemy as sa
 
@@ -17,7 +18,8 @@ def clean_query(raw: str | None) -> str:
     """Trim, fold spaces and cap the length: 500 pasted characters search like the first 64."""
     if not raw:
         return ""
-    return _SPACES.sub(" ", raw).strip()[:MAX_QUERY_LENGTH]
+    printable = "".join(ch for ch in raw if unicodedata.category(ch)[0] != "C")
+    return _SPACES.sub(" ", printable).strip()[:MAX_QUERY_LENGTH]
 
 
 def match_condition(query: str) -> sa.ColumnElement[bool]:

@@ -74,8 +74,11 @@ def init_app(app: Flask) -> None:
     def _http(error: HTTPException):
         if error.code is None or error.code < 400:
             return error
-        detail = getattr(error, "description_override", None)
-        return render_error(error.code, detail)
+        # abort(code, description=...) carries a message meant for the user; werkzeug's
+        # default descriptions are English boilerplate, so those get our own text instead.
+        default = type(error).description
+        detail = error.description if error.description != default else None
+        return render_error(error.code, detail and str(detail))
 
     @app.errorhandler(InternalServerError)
     def _internal(error: InternalServerError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
+from wtforms.fields.choices import SelectChoice
 
 from app.services.errors import DomainError
 
@@ -13,3 +14,8 @@ def add_domain_error(form: FlaskForm, error: DomainError) -> None:
         field.errors = [*field.errors, error.message]
     else:
         form.form_errors.append(error.message)
+
+
+def options(pairs) -> list[SelectChoice]:
+    """Select choices from (value, label) pairs (WTForms 3.4 drops plain tuples)."""
+    return [SelectChoice(value, label) for value, label in pairs]

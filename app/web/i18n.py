@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, redirect, request
+from flask import Blueprint, current_app, has_request_context, redirect, request
 
 from app.web.access import public, safe_next
 
@@ -12,7 +12,8 @@ LOCALE_COOKIE = "lang"
 
 
 def select_locale() -> str:
-    chosen = request.cookies.get(LOCALE_COOKIE)
+    # The CLI and background jobs have no request: they speak the default language.
+    chosen = request.cookies.get(LOCALE_COOKIE) if has_request_context() else None
     if chosen in current_app.config["LANGUAGES"]:
         return chosen
     return current_app.config["BABEL_DEFAULT_LOCALE"]
