@@ -68,6 +68,7 @@ class User(UserMixin, Base):
     last_login_at: Mapped[datetime | None]
 
     organization: Mapped[Organization | None] = relationship(lazy="joined")
+    # "selectin", not "joined": a joined collection would force .unique() on every select(User).
     role_rows: Mapped[list[UserRole]] = relationship(
         lazy="selectin", cascade="all, delete-orphan", order_by=UserRole.role
     )

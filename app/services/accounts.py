@@ -52,9 +52,14 @@ def load_session_user(session: Session, login_id: str) -> User | None:
     if not (user_id.isdigit() and version.isdigit()):
         return None
     user = session.get(User, int(user_id))
-    if user is None or not user.active or user.session_version != int(version):
+    if user is None or not can_log_in(user) or user.session_version != int(version):
         return None
     return user
+
+
+def can_log_in(user: User) -> bool:
+    """Disabling an account, or the organization it belongs to, locks it out."""
+    return user.active and (user.organization is None or user.organization.active)
 
 
 def create_user(
@@ -96,7 +101,7 @@ def authenticate(session: Session, email: str, password: str, now: datetime) -> 
     password_hash = user.password_hash if user is not None else _DUMMY_HASH
     if not check_password_hash(password_hash, password) or user is None:
         raise DomainError(_l("Wrong e-mail or password."))
-    if not user.active:
+    if not can_log_in(user):
         raise DomainError(_l("This account has been disabled. Ask an administrator."))
     user.last_login_at = now
     return user

@@ -61,7 +61,11 @@ class ProductFilters:
 
 
 def _sellable():
-    return Product.status == ProductStatus.ACTIVE
+    """On sale, from a supplier that has not been disabled."""
+    active_suppliers = sa.select(Organization.id).where(Organization.active.is_(True))
+    return sa.and_(
+        Product.status == ProductStatus.ACTIVE, Product.supplier_id.in_(active_suppliers)
+    )
 
 
 def _apply_filters(stmt: sa.Select, filters: ProductFilters) -> sa.Select:
@@ -174,8 +178,9 @@ def get_product_for_viewer(session: Session, product_id: int, viewer: User | Non
             selectinload(Product.price_tiers),
         )
     )
+    on_sale = product is not None and product.status == ProductStatus.ACTIVE
     if product is None or (
-        product.status != ProductStatus.ACTIVE and not can_view_unlisted(viewer, product)
+        not (on_sale and product.supplier.active) and not can_view_unlisted(viewer, product)
     ):
         raise NotFound(_l("This product does not exist or is no longer on sale."))
     return product

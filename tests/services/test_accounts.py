@@ -130,3 +130,12 @@ def test_only_admins_edit_accounts(session, make):
             organization=None,
             active=True,
         )
+
+
+def test_users_of_a_disabled_organization_are_locked_out(session, make):
+    user = make.user(email="dept@shanhai.demo")
+    user.organization.active = False
+    session.commit()
+    assert accounts.load_session_user(session, user.get_id()) is None
+    with pytest.raises(DomainError, match="disabled"):
+        accounts.authenticate(session, "dept@shanhai.demo", PASSWORD, utcnow())

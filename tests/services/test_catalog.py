@@ -162,3 +162,12 @@ def test_placeholder_tile_drops_the_place_name(session, make):
     assert catalog.tile_text(make.product(name_zh="灯影牛肉", supplier=supplier)) == "灯影牛肉"
     # A name that is only the place keeps it.
     assert catalog.tile_text(make.product(name_zh="舟山鱼", supplier=supplier)) == "舟山鱼"
+
+
+def test_products_of_a_disabled_supplier_are_not_on_sale(session, make):
+    product = make.product(name_zh="停用供应商的货")
+    product.supplier.active = False
+    session.commit()
+    assert catalog.browse(session, ProductFilters(), 1, 24).items == []
+    with pytest.raises(NotFound):
+        catalog.get_product_for_viewer(session, product.id, make.user())

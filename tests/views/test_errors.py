@@ -1,0 +1,46 @@
+"""Error pages look like the site, tell the truth in their status, and speak JSON to the API."""
+
+import pytest
+
+from app import create_app
+from tests.conftest import page_text
+
+
+@pytest.fixture
+def failing_app(database_url):
+    app = create_app("testing", SQLALCHEMY_DATABASE_URI=database_url, PROPAGATE_EXCEPTIONS=False)
+
+    @app.get("/boom")
+    def boom():
+        raise RuntimeError("a bug")
+
+    boom.access = "public"
+
+    @app.get("/api/v1/boom")
+    def api_boom():
+        raise RuntimeError("a bug")
+
+    api_boom.access = "public"
+    return app
+
+
+def test_an_unexpected_error_shows_the_styled_500_page(failing_app):
+    response = failing_app.test_client().get("/boom")
+    assert response.status_code == 500
+    text = page_text(response)
+    assert "出错了" in text and "山海集" in text
+    assert "a bug" not in text
+
+
+def test_api_errors_are_json(failing_app):
+    response = failing_app.test_client().get("/api/v1/boom")
+    assert response.status_code == 500
+    assert response.get_json()["error"] == "出错了"
+    assert failing_app.test_client().get("/api/v1/nothing").get_json()["error"] == "页面不存在"
+
+
+def test_unknown_pages_get_the_styled_404_page(client):
+    response = client.get("/no/such/page")
+    assert response.status_code == 404
+    assert "页面不存在" in page_text(response)
+    assert "返回首页" in page_text(response)
