@@ -56,9 +56,15 @@ class Config:
 
     PRODUCTS_PER_PAGE = _env_int("PRODUCTS_PER_PAGE", 24)
     ADMIN_ROWS_PER_PAGE = 50
-    #: Seconds a rendered catalog fragment may be reused before it is rebuilt even without a
-    #: catalog change (stock counts drift with orders; edits invalidate at once).
+    #: Seconds a rendered catalog page (the part that is the same for every buyer) is reused.
+    #: Catalog edits clear it at once; stock states ("sold out") may lag by up to this long on
+    #: list pages, never on the product page's checkout path.
     CATALOG_CACHE_SECONDS = _env_int("CATALOG_CACHE_SECONDS", 30)
+    # In-process by default; shared by every process when Redis is configured.
+    CACHE_TYPE = "RedisCache" if REDIS_URL else "SimpleCache"
+    CACHE_REDIS_URL = REDIS_URL
+    CACHE_KEY_PREFIX = "shanhai:"
+    CACHE_THRESHOLD = 2000  # SimpleCache entries per process before it evicts
 
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
@@ -67,6 +73,8 @@ class Config:
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session; forms left open work
 
     MAX_CONTENT_LENGTH = 25 * 1024 * 1024
+    #: Static URLs carry a content hash (app.web.filters.asset), so they can be cached long.
+    SEND_FILE_MAX_AGE_DEFAULT = 365 * 24 * 3600
 
 
 class DevelopmentConfig(Config):
@@ -84,6 +92,8 @@ class TestingConfig(Config):
     STRIPE_SECRET_KEY = None
     STRIPE_WEBHOOK_SECRET = None
     CATALOG_CACHE_SECONDS = 0
+    CACHE_TYPE = "NullCache"
+    CACHE_NO_NULL_WARNING = True
 
 
 class ProductionConfig(Config):

@@ -51,7 +51,7 @@ def _local_secret_key(instance: Path) -> str:
 
 def configure_extensions(app: Flask) -> None:
     from app import models  # noqa: F401  (every model registered before anything queries)
-    from app.extensions import babel, csrf, db, limiter, login_manager, migrate
+    from app.extensions import babel, cache, csrf, db, limiter, login_manager, migrate
     from app.web.i18n import select_locale
     from app.web.sqlite import configure_sqlite
 
@@ -62,6 +62,7 @@ def configure_extensions(app: Flask) -> None:
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale)
     limiter.init_app(app)
+    cache.init_app(app)
     login_manager.init_app(app)
 
 
@@ -78,9 +79,10 @@ def configure_blueprints(app: Flask) -> None:
 
 
 def configure_web(app: Flask) -> None:
-    from app.web import access, errors, filters, guards
+    from app.web import access, errors, filters, guards, pagecache
 
     access.init_app(app)
+    pagecache.init_app(app)
     guards.init_app(app)
     errors.init_app(app)
     filters.init_app(app)

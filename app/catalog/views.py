@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, render_template, request
+from flask import Blueprint, current_app, request
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
@@ -12,6 +13,7 @@ from app.models import RegionKind
 from app.services import catalog
 from app.services.catalog import ProductFilters, Sort
 from app.services.search import clean_query
+from app.web import pagecache
 from app.web.access import public
 from app.web.filters import localized
 from app.web.forms import options
@@ -27,8 +29,13 @@ def _viewer():
 @public
 def home():
     """Featured Dazhou produce first, then local produce."""
-    return render_template(
-        "catalog/home.html",
+    return pagecache.respond(pagecache.cached(("home",), _home_fragment))
+
+
+def _home_fragment() -> pagecache.Fragment:
+    return pagecache.fragment(
+        "catalog/_home.html",
+        _("Home"),
         paired=catalog.featured(db.session, RegionKind.PAIRED),
         local=catalog.featured(db.session, RegionKind.LOCAL),
         choices=catalog.filter_choices(db.session),
@@ -39,6 +46,11 @@ def home():
 @public
 def product_list():
     """Browse and search the products on sale."""
+    key = ("products", tuple(sorted(request.args.items(multi=True))))
+    return pagecache.respond(pagecache.cached(key, _product_list_fragment))
+
+
+def _product_list_fragment() -> pagecache.Fragment:
     choices = catalog.filter_choices(db.session)
     form = ProductFilterForm(request.args)
     everything = ("", _l("All"))
@@ -52,10 +64,13 @@ def product_list():
         [everything, *((str(s.id), localized(s)) for s in choices["suppliers"])]
     )
     query = clean_query(form.q.data)
+    title = _("Search: %(q)s", q=query) if query else _("All products")
     if "sort" not in request.args and query:
         form.sort.data = Sort.RELEVANCE.value
     if not form.validate():
-        return render_template("catalog/list.html", form=form, page=None, query=query), 400
+        return pagecache.fragment(
+            "catalog/_list.html", title, 400, form=form, page=None, query=query
+        )
     filters = ProductFilters(
         query=query,
         region_code=form.region.data or None,
@@ -69,7 +84,7 @@ def product_list():
     page = catalog.browse(
         db.session, filters, form.page.data or 1, current_app.config["PRODUCTS_PER_PAGE"]
     )
-    return render_template("catalog/list.html", form=form, page=page, query=query)
+    return pagecache.fragment("catalog/_list.html", title, form=form, page=page, query=query)
 
 
 @bp.get("/products/<int:product_id>")
@@ -77,9 +92,17 @@ def product_list():
 def product_detail(product_id: int):
     """One product with its price per unit, stock state, traceability and supplier story."""
     viewer = _viewer()
-    product = catalog.get_product_for_viewer(db.session, product_id, viewer)
-    return render_template(
-        "catalog/detail.html",
-        product=product,
-        show_bulk=catalog.can_see_bulk_terms(viewer, product),
-    )
+
+    def build() -> pagecache.Fragment:
+        product = catalog.get_product_for_viewer(db.session, product_id, viewer)
+        return pagecache.fragment(
+            "catalog/_detail.html",
+            localized(product),
+            product=product,
+            show_bulk=catalog.can_see_bulk_terms(viewer, product),
+        )
+
+    audience = catalog.audience(viewer)
+    if audience is None:
+        return pagecache.respond(build())
+    return pagecache.respond(pagecache.cached(("product", product_id, audience), build))

@@ -126,7 +126,6 @@ class Product(Base):
     certifications: Mapped[str] = mapped_column(sa.String(255), default="")
     shelf_life_days: Mapped[int | None]
     storage_zh: Mapped[str] = mapped_column(sa.String(128), default="")
-    image_filename: Mapped[str | None] = mapped_column(sa.String(128))
 
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]

@@ -234,4 +234,18 @@ def tile_text(product: Product) -> str:
         if name.startswith(place) and len(name) > len(place) + 1:
             name = name[len(place) :]
             break
-    return name[:4]
+    # A Chinese name ends with what the thing is (百里坡黑鸡蛋 is eggs): keep the end.
+    return name if len(name) <= 4 else name[-3:]
+
+
+def audience(viewer: User | None) -> str | None:
+    """Which shared version of a product page this viewer sees, or None if theirs is personal.
+
+    Buyers see the same page as everyone of their kind ("public", or "bulk" with canteen
+    prices); stewards and suppliers may see unlisted products and are never served a shared page.
+    """
+    if viewer is not None and viewer.has_role(Role.COORDINATOR, Role.ADMIN, Role.SUPPLIER):
+        return None
+    if viewer is not None and not viewer.roles.isdisjoint(BULK_ROLES):
+        return "bulk"
+    return "public"

@@ -29,6 +29,7 @@ from app.models import (
     User,
 )
 from app.services import accounts, demo_data
+from app.signals import catalog_changed
 
 DEMO_EMAIL_DOMAIN = "shanhai.demo"
 
@@ -194,6 +195,8 @@ def seed_demo(session: Session, *, password: str, now: datetime) -> SeedReport:
         )
         report.accounts.append((email, role_names, True))
         report.count("users")
+    if report.created:
+        catalog_changed.send(report)
     return report
 
 

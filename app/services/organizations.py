@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from app.models import Organization, OrgKind, Region, RegionKind, SupplierType
 from app.services.errors import DomainError, NotFound
+from app.signals import catalog_changed
 
 _CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
 
@@ -74,6 +75,7 @@ def create_organization(session: Session, data: OrganizationData, now: datetime)
     _apply(session, org, data)
     session.add(org)
     session.flush()
+    catalog_changed.send(org)
     return org
 
 
@@ -81,6 +83,7 @@ def update_organization(session: Session, org: Organization, data: OrganizationD
     # The code is referenced by imports and never changes once created.
     _apply(session, org, data)
     session.flush()
+    catalog_changed.send(org)
 
 
 def get_organization(session: Session, org_id: int) -> Organization:
@@ -128,4 +131,5 @@ def save_region(
     region.province_en = province_en.strip()
     region.kind = kind
     session.flush()
+    catalog_changed.send(region)
     return region

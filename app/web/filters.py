@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from decimal import Decimal
+from functools import lru_cache
+from pathlib import Path
 
-from flask import Flask, request
+from flask import Flask, current_app, request, url_for
 from flask_babel import format_datetime, get_locale
 
 from app.services.catalog import reference_price, stock_state, tile_text
@@ -49,12 +52,24 @@ def url_with(**changes) -> str:
             args.pop(key, None)
         else:
             args[key] = value
-    from flask import url_for
-
     return url_for(request.endpoint, **(request.view_args or {}), **args)
 
 
+@lru_cache(maxsize=64)
+def _static_version(folder: str, filename: str) -> str:
+    digest = hashlib.sha256((Path(folder) / filename).read_bytes()).hexdigest()
+    return digest[:12]
+
+
+def asset(filename: str) -> str:
+    """A static file's URL with its content hash, so browsers may cache it for a year and
+    still fetch the new file the moment it changes."""
+    version = _static_version(current_app.static_folder, filename)
+    return url_for("static", filename=filename, v=version)
+
+
 def init_app(app: Flask) -> None:
+    app.add_template_global(asset)
     app.add_template_filter(format_yuan, "yuan")
     app.add_template_filter(format_wan, "wan")
     app.add_template_filter(format_quantity, "qty")

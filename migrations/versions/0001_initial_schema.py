@@ -96,7 +96,6 @@ def upgrade():
     sa.Column('certifications', sa.String(length=255), nullable=False),
     sa.Column('shelf_life_days', sa.Integer(), nullable=True),
     sa.Column('storage_zh', sa.String(length=128), nullable=False),
-    sa.Column('image_filename', sa.String(length=128), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.CheckConstraint('case_size IS NULL OR case_size > 0', name=op.f('ck_products_case_size_positive')),

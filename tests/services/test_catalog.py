@@ -160,6 +160,8 @@ def test_placeholder_tile_drops_the_place_name(session, make):
         == "菜籽油"
     )
     assert catalog.tile_text(make.product(name_zh="灯影牛肉", supplier=supplier)) == "灯影牛肉"
+    long_name = make.product(name_zh="巴蜀名特酱香鸭", supplier=supplier)
+    assert catalog.tile_text(long_name) == "酱香鸭"
     # A name that is only the place keeps it.
     assert catalog.tile_text(make.product(name_zh="舟山鱼", supplier=supplier)) == "舟山鱼"
 

@@ -164,3 +164,12 @@ def test_english_interface_shows_english_product_names(client, make):
     text = page_text(client.get("/products"))
     assert "Dengying Shredded Beef" in text
     assert "Products" in text
+
+
+def test_static_files_are_versioned_and_cached_long(client):
+    html = client.get("/").get_data(as_text=True)
+    css_url = next(part.split('"')[0] for part in html.split('href="')[1:] if "app.css" in part)
+    assert "?v=" in css_url
+    response = client.get(css_url)
+    assert response.status_code == 200
+    assert "max-age=31536000" in response.headers["Cache-Control"]
