@@ -101,7 +101,7 @@ def register():
 @login_required
 def account():
     """The logged-in user's own account."""
-    return render_template("auth/account.html")
+    return render_template("auth/account.html", user=accounts.get_user(db.session, current_user.id))
 
 
 @bp.route("/password", methods=["GET", "POST"])
@@ -111,17 +111,14 @@ def change_password():
     form = ChangePasswordForm()
     if form.validate_on_submit():
         try:
-            accounts.change_password(
-                current_user, form.current_password.data, form.new_password.data
-            )
+            user = accounts.get_user(db.session, current_user.id)
+            accounts.change_password(user, form.current_password.data, form.new_password.data)
         except DomainError as error:
             db.session.rollback()
             add_domain_error(form, error)
         else:
             db.session.commit()
-            login_user(
-                current_user._get_current_object(), remember="remember_token" in request.cookies
-            )
+            login_user(user, remember="remember_token" in request.cookies)
             flash(_("Your password has been changed."), "success")
             return redirect(url_for("auth.account"))
     status = 400 if form.is_submitted() else 200

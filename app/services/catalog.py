@@ -22,9 +22,9 @@ from app.models import (
     RegionKind,
     Role,
     Unit,
-    User,
 )
 from app.services import search
+from app.services.accounts import Actor
 from app.services.errors import NotFound
 from app.services.money import price_per
 from app.services.pagination import Page, paginate
@@ -150,7 +150,7 @@ def filter_choices(session: Session) -> dict[str, list]:
     }
 
 
-def can_view_unlisted(viewer: User | None, product: Product) -> bool:
+def can_view_unlisted(viewer: Actor | None, product: Product) -> bool:
     """Products not on sale are visible only to their supplier and the catalog's stewards."""
     if viewer is None:
         return False
@@ -159,7 +159,7 @@ def can_view_unlisted(viewer: User | None, product: Product) -> bool:
     return viewer.has_role(Role.SUPPLIER) and viewer.organization_id == product.supplier_id
 
 
-def can_see_bulk_terms(viewer: User | None, product: Product) -> bool:
+def can_see_bulk_terms(viewer: Actor | None, product: Product) -> bool:
     if viewer is None:
         return False
     if not viewer.roles.isdisjoint(BULK_ROLES):
@@ -167,7 +167,7 @@ def can_see_bulk_terms(viewer: User | None, product: Product) -> bool:
     return viewer.has_role(Role.SUPPLIER) and viewer.organization_id == product.supplier_id
 
 
-def get_product_for_viewer(session: Session, product_id: int, viewer: User | None) -> Product:
+def get_product_for_viewer(session: Session, product_id: int, viewer: Actor | None) -> Product:
     product = session.scalar(
         sa.select(Product)
         .where(Product.id == product_id)
@@ -238,7 +238,7 @@ def tile_text(product: Product) -> str:
     return name if len(name) <= 4 else name[-3:]
 
 
-def audience(viewer: User | None) -> str | None:
+def audience(viewer: Actor | None) -> str | None:
     """Which shared version of a product page this viewer sees, or None if theirs is personal.
 
     Buyers see the same page as everyone of their kind ("public", or "bulk" with canteen

@@ -17,7 +17,7 @@ from flask_login import login_required as _flask_login_required
 
 from app.extensions import db, login_manager
 from app.models import Role
-from app.services.accounts import load_session_user
+from app.services.accounts import load_principal
 
 PUBLIC = "public"
 LOGGED_IN = "login"
@@ -75,4 +75,4 @@ def init_app(app: Flask) -> None:
 
     @login_manager.user_loader
     def _load_user(login_id: str):
-        return load_session_user(db.session, login_id)
+        return load_principal(db.session, login_id)

@@ -40,15 +40,15 @@ def test_a_disabled_account_cannot_log_in(session, make):
 def test_session_cookie_id_stops_working_after_password_change(session, make):
     user = make.user()
     old_id = user.get_id()
-    assert accounts.load_session_user(session, old_id) is user
+    assert accounts.load_principal(session, old_id).id == user.id
     accounts.change_password(user, PASSWORD, "another-secret-1")
-    assert accounts.load_session_user(session, old_id) is None
-    assert accounts.load_session_user(session, user.get_id()) is user
+    assert accounts.load_principal(session, old_id) is None
+    assert accounts.load_principal(session, user.get_id()).id == user.id
 
 
 @pytest.mark.parametrize("login_id", ["", "abc", "1", "1:", ":1", "1:x", "999999:1", "1:1:1"])
 def test_malformed_or_unknown_session_ids_load_nobody(session, login_id):
-    assert accounts.load_session_user(session, login_id) is None
+    assert accounts.load_principal(session, login_id) is None
 
 
 @pytest.mark.parametrize(
@@ -103,7 +103,7 @@ def test_admin_edits_roles_and_disabling_ends_the_users_sessions(session, make):
         active=False,
     )
     assert user.roles == {Role.CANTEEN_BUYER, Role.STAFF}
-    assert accounts.load_session_user(session, old_id) is None
+    assert accounts.load_principal(session, old_id) is None
 
 
 def test_admin_cannot_lock_themselves_out(session, make):
@@ -136,6 +136,6 @@ def test_users_of_a_disabled_organization_are_locked_out(session, make):
     user = make.user(email="dept@shanhai.demo")
     user.organization.active = False
     session.commit()
-    assert accounts.load_session_user(session, user.get_id()) is None
+    assert accounts.load_principal(session, user.get_id()) is None
     with pytest.raises(DomainError, match="disabled"):
         accounts.authenticate(session, "dept@shanhai.demo", PASSWORD, utcnow())
