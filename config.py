@@ -33,7 +33,10 @@ class Config:
     SQLALCHEMY_DATABASE_URI = os.environ.get(
         "DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'shanhai.sqlite3'}"
     )
-    SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
+    #: Server databases drop idle connections; check each one before use (a SQLite file has
+    #: nothing to check, and the ping would be a query on every request).
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {}
+    SERVER_DATABASE_ENGINE_OPTIONS: dict = {"pool_pre_ping": True, "pool_recycle": 1800}
     REDIS_URL = os.environ.get("REDIS_URL") or None
 
     # Rate limits: memory storage in the embedded default, Redis when REDIS_URL is set.

@@ -33,6 +33,11 @@ def configure(app: Flask, config, overrides: dict) -> None:
         config = CONFIGS[config or os.environ.get("APP_CONFIG") or "development"]
     app.config.from_object(config)
     app.config.update(overrides)
+    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
+            **app.config["SERVER_DATABASE_ENGINE_OPTIONS"],
+            **app.config["SQLALCHEMY_ENGINE_OPTIONS"],
+        }
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     if not app.config.get("SECRET_KEY"):
         if app.config["APP_ENV"] == "production":

@@ -1,22 +1,42 @@
-"""Caching the part of a page that is the same for every viewer of one kind.
+"""Fast catalog pages: the shared content cached, the layout rendered once with slots.
 
-The navbar (who is logged in, the CSRF token) is rendered on every request; the content below it
-(the product grid, filters, pager) is rendered once per locale and URL and reused for
-CATALOG_CACHE_SECONDS. Content templates (`_*.html`) must therefore never use `current_user`,
-`csrf_token()` or anything else that differs between two viewers with the same cache key.
+A catalog page is three things:
+
+* the content (product grid, filters, pager), the same for every viewer of one kind: rendered
+  once per locale, URL and audience and kept for CATALOG_CACHE_SECONDS (`cached`). Content
+  templates (`_*.html`) must therefore never use `current_user`, `csrf_token()` or anything else
+  that differs between two viewers with the same key;
+* the layout (base.html): rendered once per process, locale and role set with slot markers in
+  place of the per-request values (`Skeleton`);
+* the per-request values: title, content, flash messages, the user's name, the CSRF token, the
+  current path and the search box's text, joined into the skeleton's pieces.
+
+Rendering base.html costs more than everything else on a cached page put together, which is why
+it is done this way; `test_pagecache.py` checks that both ways give the same bytes.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable
 from dataclasses import astuple, dataclass
+from urllib.parse import quote_plus
 
-from flask import Flask, current_app, render_template
+from flask import (
+    Flask,
+    current_app,
+    get_flashed_messages,
+    render_template,
+    request,
+)
 from flask_babel import get_locale
-from markupsafe import Markup
+from flask_login import AnonymousUserMixin, current_user
+from flask_wtf.csrf import generate_csrf
+from markupsafe import Markup, escape
 
 from app.extensions import cache
+from app.services.accounts import Principal
 from app.signals import catalog_changed
 
 
@@ -49,8 +69,114 @@ def cached(key: tuple, build: Callable[[], Fragment]) -> Fragment:
     return result
 
 
+# --- the layout ---------------------------------------------------------------------------
+
+#: Letters only, so that a slot survives HTML escaping and URL quoting unchanged.
+_SLOT = "QQSLOT{}QQ"
+_SLOT_PATTERN = re.compile(r"QQSLOT([A-Z]+)QQ")
+
+
+def _slot(name: str) -> Markup:
+    return Markup(_SLOT.format(name.upper()))
+
+
+class Skeleton:
+    """base.html split at its slots: literal pieces and slot names, alternating."""
+
+    _by_key: dict[tuple, list[str]] = {}
+
+    @classmethod
+    def for_request(cls) -> list[str]:
+        roles = tuple(sorted(current_user.roles)) if current_user.is_authenticated else None
+        key = (str(get_locale()), roles, request.script_root)
+        pieces = cls._by_key.get(key)
+        if pieces is None:
+            # At most a few locales times the role sets in use: no eviction needed.
+            pieces = cls._by_key[key] = _SLOT_PATTERN.split(cls._render(roles))
+        return pieces
+
+    @staticmethod
+    def _render(roles: tuple | None) -> str:
+        viewer = (
+            AnonymousUserMixin()
+            if roles is None
+            else Principal(
+                id=0,
+                email="",
+                name=_slot("name"),
+                organization_id=None,
+                roles=frozenset(roles),
+                session_version=0,
+            )
+        )
+        return render_template(
+            "shell.html",
+            title=_slot("title"),
+            content=_slot("content"),
+            current_user=viewer,
+            csrf_token=lambda: _slot("csrf"),
+            flashes=lambda: _slot("flashes"),
+            here=_slot("here"),
+            login_next=_slot("here"),
+            search_value=_slot("q"),
+        )
+
+    @classmethod
+    def clear(cls) -> None:
+        cls._by_key.clear()
+
+
+def _slot_values(page: Fragment) -> dict[str, str]:
+    context = layout_context()
+    authenticated = current_user.is_authenticated
+    return {
+        "TITLE": str(escape(page.title)),
+        "CONTENT": page.html,
+        "FLASHES": str(render_flashes()),
+        "NAME": str(escape(current_user.name)) if authenticated else "",
+        "CSRF": generate_csrf() if authenticated else "",
+        "HERE": _query_value(context["here"]),
+        "Q": str(escape(context["search_value"])),
+    }
+
+
+def _query_value(value: str) -> str:
+    # Exactly as werkzeug's url_for encodes a query argument (werkzeug.urls._urlencode).
+    return quote_plus(value, safe="!$'()*,/:;?@")
+
+
 def respond(page: Fragment):
-    return render_template("shell.html", content=Markup(page.html), title=page.title), page.status
+    pieces = Skeleton.for_request()
+    values = _slot_values(page)
+    # Even indexes are literal HTML, odd ones slot names (re.split with one group).
+    html = "".join(piece if i % 2 == 0 else values[piece] for i, piece in enumerate(pieces))
+    return html, page.status
+
+
+def render_slow(page: Fragment) -> str:
+    """The same page rendered the ordinary way; for the test that compares the two."""
+    return render_template("shell.html", content=Markup(page.html), title=page.title)
+
+
+# --- what every page's layout needs -------------------------------------------------------
+
+
+def render_flashes() -> Markup:
+    messages = get_flashed_messages(with_categories=True)
+    if not messages:
+        return Markup("")
+    return Markup(render_template("_flashes.html", messages=messages))
+
+
+def layout_context() -> dict[str, str | None]:
+    here = request.full_path.removesuffix("?")
+    on_login_pages = (request.endpoint or "").startswith("auth.")
+    searching = request.endpoint == "catalog.product_list"
+    return {
+        "here": here,
+        "login_next": None if on_login_pages else here,
+        "search_value": request.args.get("q", "") if searching else "",
+    }
 
 
 def _drop_cached_pages(_sender=None, **_extra) -> None:
@@ -59,3 +185,5 @@ def _drop_cached_pages(_sender=None, **_extra) -> None:
 
 def init_app(app: Flask) -> None:
     catalog_changed.connect(_drop_cached_pages, weak=False)
+    app.context_processor(layout_context)
+    app.add_template_global(render_flashes, "flashes")

@@ -46,7 +46,10 @@ def test_session_cookie_id_stops_working_after_password_change(session, make):
     assert accounts.load_principal(session, user.get_id()).id == user.id
 
 
-@pytest.mark.parametrize("login_id", ["", "abc", "1", "1:", ":1", "1:x", "999999:1", "1:1:1"])
+@pytest.mark.parametrize(
+    "login_id",
+    ["", "abc", "1", "1:", ":1", "1:x", "999999:1", "1:1:1", "1:²", "１:1", "9" * 40 + ":1"],
+)
 def test_malformed_or_unknown_session_ids_load_nobody(session, login_id):
     assert accounts.load_principal(session, login_id) is None
 
