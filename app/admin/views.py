@@ -11,12 +11,12 @@ from app.extensions import db
 from app.models import OrgKind, Region, RegionKind, Role, SupplierType
 from app.services import accounts, organizations
 from app.services.clock import utcnow
-from app.services.errors import DomainError, NotFound
+from app.services.errors import NotFound
 from app.services.organizations import OrganizationData
 from app.services.pagination import paginate
 from app.web.access import roles_required
 from app.web.filters import localized
-from app.web.forms import add_domain_error, options
+from app.web.forms import commit_form, form_status, options
 
 bp = Blueprint("admin", __name__)
 
@@ -55,6 +55,11 @@ def users():
     return render_template("admin/users.html", form=form, page=page)
 
 
+def _chosen_organization(form: UserForm):
+    org_id = form.organization_id.data
+    return organizations.get_organization(db.session, org_id) if org_id else None
+
+
 @bp.route("/users/new", methods=["GET", "POST"])
 @admin_only
 def new_user():
@@ -62,33 +67,23 @@ def new_user():
     form = UserForm()
     form.organization_id.choices = _organization_choices()
     if form.validate_on_submit():
-        try:
-            if not form.password.data:
-                raise DomainError(_("Set a first password."), field="password")
-            org = (
-                organizations.get_organization(db.session, form.organization_id.data)
-                if form.organization_id.data
-                else None
-            )
-            user = accounts.create_user(
+        outcome = commit_form(
+            form,
+            lambda: accounts.create_user(
                 db.session,
                 email=form.email.data,
                 name=form.name.data,
-                password=form.password.data,
+                password=form.password.data or "",
                 roles=[Role(r) for r in form.roles.data],
-                organization=org,
+                organization=_chosen_organization(form),
+                active=form.active.data,
                 now=utcnow(),
-            )
-            user.active = form.active.data
-        except DomainError as error:
-            db.session.rollback()
-            add_domain_error(form, error)
-        else:
-            db.session.commit()
-            flash(_("Account %(email)s created.", email=user.email), "success")
+            ),
+        )
+        if outcome.ok:
+            flash(_("Account %(email)s created.", email=outcome.value.email), "success")
             return redirect(url_for("admin.users"))
-    status = 400 if form.is_submitted() else 200
-    return render_template("admin/user_form.html", form=form, user=None), status
+    return render_template("admin/user_form.html", form=form, user=None), form_status(form)
 
 
 @bp.route("/users/<int:user_id>", methods=["GET", "POST"])
@@ -102,31 +97,23 @@ def edit_user(user_id: int):
     if request.method == "GET":
         form.roles.data = [r.value for r in user.roles]
     if form.validate_on_submit():
-        try:
-            org = (
-                organizations.get_organization(db.session, form.organization_id.data)
-                if form.organization_id.data
-                else None
-            )
-            accounts.update_user(
+        outcome = commit_form(
+            form,
+            lambda: accounts.update_user(
                 db.session,
                 current_user,
                 user,
                 name=form.name.data,
                 roles=[Role(r) for r in form.roles.data],
-                organization=org,
+                organization=_chosen_organization(form),
                 active=form.active.data,
                 new_password=form.password.data or None,
-            )
-        except DomainError as error:
-            db.session.rollback()
-            add_domain_error(form, error)
-        else:
-            db.session.commit()
+            ),
+        )
+        if outcome.ok:
             flash(_("Account %(email)s saved.", email=user.email), "success")
             return redirect(url_for("admin.users"))
-    status = 400 if form.is_submitted() else 200
-    return render_template("admin/user_form.html", form=form, user=user), status
+    return render_template("admin/user_form.html", form=form, user=user), form_status(form)
 
 
 @bp.get("/organizations")
@@ -168,23 +155,21 @@ def edit_organization(org_id: int | None = None):
         form.supplier_type.data = org.supplier_type.value if org.supplier_type else ""
     form.region_id.choices = _region_choices()
     if form.validate_on_submit():
-        try:
+
+        def save():
             data = _organization_data(form)
             if org is None:
-                org = organizations.create_organization(db.session, data, utcnow())
-            else:
-                organizations.update_organization(db.session, org, data)
-        except DomainError as error:
-            db.session.rollback()
-            add_domain_error(form, error)
-        else:
-            db.session.commit()
-            flash(_("Organization %(name)s saved.", name=org.name_zh), "success")
+                return organizations.create_organization(db.session, data, utcnow())
+            organizations.update_organization(db.session, org, data)
+            return org
+
+        outcome = commit_form(form, save)
+        if outcome.ok:
+            flash(_("Organization %(name)s saved.", name=outcome.value.name_zh), "success")
             return redirect(url_for("admin.organizations_list"))
     if org is not None:
         form.code.data = org.code
-    status = 400 if form.is_submitted() else 200
-    return render_template("admin/organization_form.html", form=form, org=org), status
+    return render_template("admin/organization_form.html", form=form, org=org), form_status(form)
 
 
 @bp.get("/regions")
@@ -204,8 +189,9 @@ def edit_region(region_id: int | None = None):
         raise NotFound(_("No such region."))
     form = RegionForm(obj=region)
     if form.validate_on_submit():
-        try:
-            region = organizations.save_region(
+        outcome = commit_form(
+            form,
+            lambda: organizations.save_region(
                 db.session,
                 region,
                 code=form.code.data,
@@ -214,13 +200,9 @@ def edit_region(region_id: int | None = None):
                 province_zh=form.province_zh.data or "",
                 province_en=form.province_en.data or "",
                 kind=RegionKind(form.kind.data),
-            )
-        except DomainError as error:
-            db.session.rollback()
-            add_domain_error(form, error)
-        else:
-            db.session.commit()
-            flash(_("Region %(name)s saved.", name=region.name_zh), "success")
+            ),
+        )
+        if outcome.ok:
+            flash(_("Region %(name)s saved.", name=outcome.value.name_zh), "success")
             return redirect(url_for("admin.regions"))
-    status = 400 if form.is_submitted() else 200
-    return render_template("admin/region_form.html", form=form, region=region), status
+    return render_template("admin/region_form.html", form=form, region=region), form_status(form)

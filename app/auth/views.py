@@ -15,7 +15,7 @@ from app.services.errors import DomainError
 from app.services.organizations import organizations_of_kind
 from app.web.access import login_required, public, safe_next
 from app.web.filters import localized
-from app.web.forms import add_domain_error, options
+from app.web.forms import add_domain_error, commit_form, form_status, options
 
 bp = Blueprint("auth", __name__)
 
@@ -75,8 +75,9 @@ def register():
     )
     domains = current_app.config["REGISTRATION_EMAIL_DOMAINS"]
     if form.validate_on_submit():
-        try:
-            user = accounts.register_staff(
+        outcome = commit_form(
+            form,
+            lambda: accounts.register_staff(
                 db.session,
                 email=form.email.data,
                 name=form.name.data,
@@ -84,17 +85,13 @@ def register():
                 department_id=form.department_id.data,
                 allowed_domains=domains,
                 now=utcnow(),
-            )
-        except DomainError as error:
-            db.session.rollback()
-            add_domain_error(form, error)
-        else:
-            db.session.commit()
-            login_user(user)
+            ),
+        )
+        if outcome.ok:
+            login_user(outcome.value)
             flash(_("Your account is ready."), "success")
             return redirect(url_for("catalog.home"))
-    status = 400 if form.is_submitted() else 200
-    return render_template("auth/register.html", form=form, domains=domains), status
+    return render_template("auth/register.html", form=form, domains=domains), form_status(form)
 
 
 @bp.get("/account")
@@ -110,16 +107,16 @@ def change_password():
     """Change one's own password; other sessions of the account end."""
     form = ChangePasswordForm()
     if form.validate_on_submit():
-        try:
-            user = accounts.get_user(db.session, current_user.id)
-            accounts.change_password(user, form.current_password.data, form.new_password.data)
-        except DomainError as error:
-            db.session.rollback()
-            add_domain_error(form, error)
-        else:
-            db.session.commit()
+        user = accounts.get_user(db.session, current_user.id)
+        outcome = commit_form(
+            form,
+            lambda: accounts.change_password(
+                user, form.current_password.data, form.new_password.data
+            ),
+        )
+        if outcome.ok:
+            # The session version moved on: log this session in again under the new one.
             login_user(user, remember="remember_token" in request.cookies)
             flash(_("Your password has been changed."), "success")
             return redirect(url_for("auth.account"))
-    status = 400 if form.is_submitted() else 200
-    return render_template("auth/password.html", form=form), status
+    return render_template("auth/password.html", form=form), form_status(form)

@@ -128,6 +128,7 @@ def create_user(
     roles: Iterable[Role],
     organization: Organization | None,
     now: datetime,
+    active: bool = True,
 ) -> User:
     email = normalise_email(email)
     name = name.strip()
@@ -144,6 +145,7 @@ def create_user(
         name=name,
         password_hash=generate_password_hash(password),
         organization=organization,
+        active=active,
         created_at=now,
         role_rows=[UserRole(role=role) for role in sorted(roles)],
     )

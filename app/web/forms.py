@@ -1,10 +1,15 @@
-"""Putting a service's DomainError on the form field it concerns."""
+"""Form helpers: run a service for a submitted form, show its errors beside the fields."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 from flask_wtf import FlaskForm
 from wtforms.fields.choices import SelectChoice
 
+from app.extensions import db
 from app.services.errors import DomainError
 
 
@@ -14,6 +19,33 @@ def add_domain_error(form: FlaskForm, error: DomainError) -> None:
         field.errors = [*field.errors, error.message]
     else:
         form.form_errors.append(error.message)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    ok: bool
+    value: Any = None
+
+
+def commit_form(form: FlaskForm, change: Callable[[], Any]) -> Outcome:
+    """Run `change` (service calls) for a validated form and commit once.
+
+    A DomainError rolls everything back and is shown beside the field it names, so a refused
+    form never leaves half its changes in the database.
+    """
+    try:
+        value = change()
+    except DomainError as error:
+        db.session.rollback()
+        add_domain_error(form, error)
+        return Outcome(False)
+    db.session.commit()
+    return Outcome(True, value)
+
+
+def form_status(form: FlaskForm) -> int:
+    """400 for a form sent back with errors, 200 for a form shown for the first time."""
+    return 400 if form.is_submitted() else 200
 
 
 def options(pairs) -> list[SelectChoice]:
