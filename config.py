@@ -76,6 +76,9 @@ class Config:
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session; forms left open work
 
     MAX_CONTENT_LENGTH = 25 * 1024 * 1024
+    #: How many reverse proxies stand in front of the app. Behind one, set 1: rate limits and
+    #: logs then use the client's address from X-Forwarded-For instead of the proxy's.
+    PROXY_COUNT = _env_int("PROXY_COUNT", 0)
     #: Static URLs carry a content hash (app.web.filters.asset), so they can be cached long.
     SEND_FILE_MAX_AGE_DEFAULT = 365 * 24 * 3600
 

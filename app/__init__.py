@@ -7,6 +7,8 @@ import secrets
 from pathlib import Path
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter
 
 from config import CONFIGS, INSTANCE_DIR, Config
 
@@ -21,6 +23,7 @@ def create_app(config: str | type[Config] | None = None, **overrides) -> Flask:
         static_folder=str(ROOT / "static"),
     )
     configure(app, config, overrides)
+    configure_proxy(app)
     configure_extensions(app)
     configure_blueprints(app)
     configure_web(app)
@@ -54,6 +57,12 @@ def _local_secret_key(instance: Path) -> str:
     return path.read_text().strip()
 
 
+def configure_proxy(app: Flask) -> None:
+    count = app.config["PROXY_COUNT"]
+    if count:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
+
+
 def configure_extensions(app: Flask) -> None:
     from app import models  # noqa: F401  (every model registered before anything queries)
     from app.extensions import babel, cache, csrf, db, limiter, login_manager, migrate
@@ -71,7 +80,17 @@ def configure_extensions(app: Flask) -> None:
     login_manager.init_app(app)
 
 
+class DatabaseIdConverter(IntegerConverter):
+    """`<int:...>` in our routes: an id an INTEGER column can hold, so /products/99999999999
+    is a 404 rather than an overflow error from the database."""
+
+    def __init__(self, url_map, **kwargs):
+        kwargs.setdefault("max", 2**31 - 1)
+        super().__init__(url_map, **kwargs)
+
+
 def configure_blueprints(app: Flask) -> None:
+    app.url_map.converters["int"] = DatabaseIdConverter
     from app.admin.views import bp as admin_bp
     from app.auth.views import bp as auth_bp
     from app.catalog.views import bp as catalog_bp

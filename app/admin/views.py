@@ -159,8 +159,8 @@ def edit_organization(org_id: int | None = None):
         def save():
             data = _organization_data(form)
             if org is None:
-                return organizations.create_organization(db.session, data, utcnow())
-            organizations.update_organization(db.session, org, data)
+                return organizations.create_organization(db.session, current_user, data, utcnow())
+            organizations.update_organization(db.session, current_user, org, data)
             return org
 
         outcome = commit_form(form, save)
@@ -193,6 +193,7 @@ def edit_region(region_id: int | None = None):
             form,
             lambda: organizations.save_region(
                 db.session,
+                current_user,
                 region,
                 code=form.code.data,
                 name_zh=form.name_zh.data,

@@ -45,7 +45,7 @@ def login():
     except DomainError as error:
         db.session.rollback()
         add_domain_error(form, error)
-        return render_template("auth/login.html", form=form), 401
+        return render_template("auth/login.html", form=form), 422
     db.session.commit()
     login_user(user, remember=form.remember.data)
     flash(_("Welcome, %(name)s.", name=user.name), "success")
@@ -116,7 +116,8 @@ def change_password():
         )
         if outcome.ok:
             # The session version moved on: log this session in again under the new one.
-            login_user(user, remember="remember_token" in request.cookies)
+            remembered = current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token")
+            login_user(user, remember=remembered in request.cookies)
             flash(_("Your password has been changed."), "success")
             return redirect(url_for("auth.account"))
     return render_template("auth/password.html", form=form), form_status(form)

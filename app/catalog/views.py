@@ -8,7 +8,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from app.catalog.forms import ProductFilterForm
-from app.extensions import db
+from app.extensions import db, limiter
 from app.models import RegionKind
 from app.services import catalog
 from app.services.catalog import ProductFilters, Sort
@@ -19,6 +19,13 @@ from app.web.filters import localized
 from app.web.forms import options
 
 bp = Blueprint("catalog", __name__)
+
+
+@limiter.request_filter
+def _catalog_reads_are_not_rate_limited() -> bool:
+    # No limit applies to browsing, and the limiter's per-request bookkeeping is a tenth of a
+    # cached catalog page; skip it here (and only here: every other request is checked).
+    return request.blueprint == "catalog" and request.method == "GET"
 
 
 def _viewer():
@@ -73,6 +80,7 @@ def _product_list_fragment() -> pagecache.Fragment:
         )
     filters = ProductFilters(
         query=query,
+        region_kind=RegionKind(form.origin.data) if form.origin.data else None,
         region_code=form.region.data or None,
         category_slug=form.category.data or None,
         supplier_id=int(form.supplier.data) if form.supplier.data else None,

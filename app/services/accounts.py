@@ -95,7 +95,7 @@ _PRINCIPAL_QUERY = (
 )
 
 
-def load_principal(session: Session, login_id: str) -> Principal | None:
+def load_principal(session: Session | sa.Connection, login_id: str) -> Principal | None:
     """The principal behind a login cookie, or None if it is stale, malformed or disabled."""
     if not _LOGIN_ID.match(login_id):
         return None
@@ -217,9 +217,8 @@ def update_user(
     active: bool,
     new_password: str | None = None,
 ) -> User:
-    """An administrator's edit of another account."""
-    if not actor.has_role(Role.ADMIN):
-        raise PermissionDenied(_l("Only administrators can edit accounts."))
+    """An administrator's edit of an account."""
+    require_admin(actor)
     roles = set(roles)
     if not name.strip():
         raise DomainError(_l("Enter a name."), field="name")
@@ -243,7 +242,33 @@ def update_user(
     for role in sorted(roles - set(current)):
         user.role_rows.append(UserRole(role=role))
     session.flush()
+    ensure_an_administrator_remains(session)
     return user
+
+
+def require_admin(actor: Actor) -> None:
+    if not actor.has_role(Role.ADMIN):
+        raise PermissionDenied(_l("Only administrators can do this."))
+
+
+def ensure_an_administrator_remains(session: Session) -> None:
+    """Refuse a change that leaves nobody able to log in to the admin area.
+
+    Called after the change is flushed, so it sees the accounts and organizations as they would
+    be committed (disabling the administrators' own organization counts too).
+    """
+    able = session.scalar(
+        sa.select(sa.func.count(User.id))
+        .join(UserRole, UserRole.user_id == User.id)
+        .outerjoin(Organization, User.organization_id == Organization.id)
+        .where(
+            UserRole.role == Role.ADMIN,
+            User.active.is_(True),
+            sa.or_(Organization.id.is_(None), Organization.active.is_(True)),
+        )
+    )
+    if not able:
+        raise DomainError(_l("This would leave no administrator who can log in."))
 
 
 def get_user(session: Session, user_id: int) -> User:

@@ -51,6 +51,7 @@ class Sort(enum.StrEnum):
 @dataclass(frozen=True)
 class ProductFilters:
     query: str = ""
+    region_kind: RegionKind | None = None
     region_code: str | None = None
     category_slug: str | None = None
     supplier_id: int | None = None
@@ -72,8 +73,12 @@ def _apply_filters(stmt: sa.Select, filters: ProductFilters) -> sa.Select:
     stmt = stmt.where(_sellable())
     if filters.query:
         stmt = stmt.where(search.match_condition(filters.query))
+    if filters.region_code or filters.region_kind:
+        stmt = stmt.join(Product.origin_region)
     if filters.region_code:
-        stmt = stmt.join(Product.origin_region).where(Region.code == filters.region_code)
+        stmt = stmt.where(Region.code == filters.region_code)
+    if filters.region_kind:
+        stmt = stmt.where(Region.kind == filters.region_kind)
     if filters.category_slug:
         stmt = stmt.join(Product.category).where(Category.slug == filters.category_slug)
     if filters.supplier_id:
@@ -124,29 +129,23 @@ def featured(session: Session, region_kind: RegionKind, limit: int = 8) -> list[
 
 
 def filter_choices(session: Session) -> dict[str, list]:
-    """Regions, categories and suppliers that have something on sale, for the filter form."""
-    regions = session.scalars(
-        sa.select(Region)
-        .where(Region.id.in_(sa.select(Product.origin_region_id).where(_sellable())))
-        .order_by(Region.sort_order, Region.id)
-    )
-    categories = session.scalars(
-        sa.select(Category)
-        .where(Category.id.in_(sa.select(Product.category_id).where(_sellable())))
-        .order_by(Category.sort_order, Category.id)
-    )
-    suppliers = session.scalars(
-        sa.select(Organization)
-        .where(
-            Organization.kind == OrgKind.SUPPLIER,
-            Organization.id.in_(sa.select(Product.supplier_id).where(_sellable())),
-        )
-        .order_by(Organization.region_id, Organization.name_zh)
-    )
+    """Every region, category and supplier, for the filter form.
+
+    All of them, not only those with something on sale today: a bookmarked link to a region
+    that has sold out must show an empty list, not refuse the link.
+    """
     return {
-        "regions": list(regions),
-        "categories": list(categories),
-        "suppliers": list(suppliers),
+        "regions": list(session.scalars(sa.select(Region).order_by(Region.sort_order, Region.id))),
+        "categories": list(
+            session.scalars(sa.select(Category).order_by(Category.sort_order, Category.id))
+        ),
+        "suppliers": list(
+            session.scalars(
+                sa.select(Organization)
+                .where(Organization.kind == OrgKind.SUPPLIER)
+                .order_by(Organization.active.desc(), Organization.region_id, Organization.name_zh)
+            )
+        ),
     }
 
 

@@ -11,6 +11,8 @@ from decimal import Decimal, InvalidOperation
 
 FEN_PER_YUAN = 100
 FEN_PER_WAN = 10_000 * FEN_PER_YUAN
+#: The largest amount an INTEGER column holds (¥21,474,836.47): prices and filters stay below.
+MAX_FEN = 2**31 - 1
 
 _YUAN_INPUT = re.compile(r"^\d{1,9}(\.\d{1,2})?$", re.ASCII)
 
@@ -19,11 +21,11 @@ class MoneyFormatError(ValueError):
     pass
 
 
-def parse_yuan(text: str) -> int:
+def parse_yuan(text: str, max_fen: int = MAX_FEN) -> int:
     """Parse what a person types as a price ("12.8", "¥1,234.50", "12元") into fen.
 
-    Refuses negatives, more than two decimals and anything that is not a number, so that a
-    typo never becomes a silently rounded price.
+    Refuses negatives, more than two decimals, amounts above `max_fen` and anything that is not
+    a number, so that a typo never becomes a silently rounded (or overflowing) price.
     """
     # NFKC turns the full-width digits and point a Chinese input method types (１２．５) into ASCII.
     cleaned = unicodedata.normalize("NFKC", str(text)).strip().replace(",", "").removeprefix("¥")
@@ -31,9 +33,12 @@ def parse_yuan(text: str) -> int:
     if not _YUAN_INPUT.match(cleaned):
         raise MoneyFormatError(text)
     try:
-        return int(Decimal(cleaned) * FEN_PER_YUAN)
+        fen = int(Decimal(cleaned) * FEN_PER_YUAN)
     except InvalidOperation as exc:  # pragma: no cover - the regex already guarantees digits
         raise MoneyFormatError(text) from exc
+    if fen > max_fen:
+        raise MoneyFormatError(text)
+    return fen
 
 
 def fen_to_decimal_yuan(fen: int) -> Decimal:

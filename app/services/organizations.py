@@ -11,6 +11,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
 from app.models import Organization, OrgKind, Region, RegionKind, SupplierType
+from app.services.accounts import Actor, ensure_an_administrator_remains, require_admin
 from app.services.errors import DomainError, NotFound
 from app.signals import catalog_changed
 
@@ -67,7 +68,10 @@ def _apply(session: Session, org: Organization, data: OrganizationData) -> None:
     org.active = data.active
 
 
-def create_organization(session: Session, data: OrganizationData, now: datetime) -> Organization:
+def create_organization(
+    session: Session, actor: Actor, data: OrganizationData, now: datetime
+) -> Organization:
+    require_admin(actor)
     code = _check_code(data.code)
     if session.scalar(sa.select(Organization.id).where(Organization.code == code)):
         raise DomainError(_l("This code is already in use."), field="code")
@@ -79,10 +83,14 @@ def create_organization(session: Session, data: OrganizationData, now: datetime)
     return org
 
 
-def update_organization(session: Session, org: Organization, data: OrganizationData) -> None:
+def update_organization(
+    session: Session, actor: Actor, org: Organization, data: OrganizationData
+) -> None:
+    require_admin(actor)
     # The code is referenced by imports and never changes once created.
     _apply(session, org, data)
     session.flush()
+    ensure_an_administrator_remains(session)
     catalog_changed.send(org)
 
 
@@ -106,6 +114,7 @@ def all_regions(session: Session) -> list[Region]:
 
 def save_region(
     session: Session,
+    actor: Actor,
     region: Region | None,
     *,
     code: str,
@@ -115,6 +124,7 @@ def save_region(
     province_en: str,
     kind: RegionKind,
 ) -> Region:
+    require_admin(actor)
     code = _check_code(code).lower()
     if not name_zh.strip():
         raise DomainError(_l("Enter the Chinese name."), field="name_zh")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from functools import wraps
 from urllib.parse import urlsplit
 
+import sqlalchemy as sa
 from flask import Flask, abort, request, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -75,4 +76,11 @@ def init_app(app: Flask) -> None:
 
     @login_manager.user_loader
     def _load_user(login_id: str):
-        return load_principal(db.session, login_id)
+        # A plain connection, not an ORM transaction: this runs on every request, and on a
+        # cached catalog page it is the only database work. (In tests the session is bound to
+        # the test's connection, which is used as it is.)
+        bind = db.session.get_bind()
+        if isinstance(bind, sa.Engine):
+            with bind.connect() as connection:
+                return load_principal(connection, login_id)
+        return load_principal(bind, login_id)

@@ -6,6 +6,7 @@ import logging
 
 from flask import Flask, jsonify, render_template, request
 from flask_babel import lazy_gettext as _l
+from flask_limiter.errors import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
@@ -64,6 +65,12 @@ def init_app(app: Flask) -> None:
                 )
             ),
         )
+
+    @app.errorhandler(RateLimitExceeded)
+    def _too_many(error: RateLimitExceeded):
+        # Flask-Limiter's description is the limit itself ("10 per 1 minute"), in English.
+        response, status = render_error(429)
+        return response, status, {"Retry-After": "60"}
 
     @app.errorhandler(DomainError)
     def _domain(error: DomainError):

@@ -7,6 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlencode
 
 from flask import Flask, current_app, request, url_for
 from flask_babel import format_datetime, get_locale
@@ -14,6 +15,7 @@ from flask_babel import format_datetime, get_locale
 from app.services.catalog import reference_price, stock_state, tile_text
 from app.services.clock import to_local
 from app.services.money import format_wan, format_yuan
+from app.web.csrf import csrf_token
 
 
 def is_english() -> bool:
@@ -45,14 +47,19 @@ def local_datetime(value: datetime | None, fmt: str = "medium") -> str:
 
 
 def url_with(**changes) -> str:
-    """The current URL with some query arguments changed (pagination, sort links)."""
+    """The current URL with some query arguments changed (pagination, sort links).
+
+    The query string is appended as data, never passed to url_for as keyword arguments: there a
+    visitor's `?_external=1` or `?endpoint=x` would be read as url_for's own options.
+    """
     args = request.args.to_dict()
     for key, value in changes.items():
         if value is None:
             args.pop(key, None)
         else:
             args[key] = value
-    return url_for(request.endpoint, **(request.view_args or {}), **args)
+    path = url_for(request.endpoint, **(request.view_args or {}))
+    return f"{path}?{urlencode(args)}" if args else path
 
 
 @lru_cache(maxsize=64)
@@ -69,6 +76,7 @@ def asset(filename: str) -> str:
 
 
 def init_app(app: Flask) -> None:
+    app.add_template_global(csrf_token)  # replaces Flask-WTF's; see app.web.csrf
     # Block tags leave no blank lines behind: a catalog page is a third smaller on the wire.
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True

@@ -32,12 +32,12 @@ from flask import (
 )
 from flask_babel import get_locale
 from flask_login import AnonymousUserMixin, current_user
-from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup, escape
 
 from app.extensions import cache
 from app.services.accounts import Principal
 from app.signals import catalog_changed
+from app.web.csrf import csrf_token
 
 
 @dataclass(frozen=True)
@@ -134,7 +134,7 @@ def _slot_values(page: Fragment) -> dict[str, str]:
         "CONTENT": page.html,
         "FLASHES": str(render_flashes()),
         "NAME": str(escape(current_user.name)) if authenticated else "",
-        "CSRF": generate_csrf() if authenticated else "",
+        "CSRF": csrf_token() if authenticated else "",
         "HERE": _query_value(context["here"]),
         "Q": str(escape(context["search_value"])),
     }

@@ -1,9 +1,10 @@
 import pytest
 
 from app.models import OrgKind, Role
-from app.services import accounts
+from app.services import accounts, organizations
 from app.services.clock import utcnow
 from app.services.errors import DomainError, PermissionDenied
+from app.services.organizations import OrganizationData
 from tests.helpers import PASSWORD
 
 
@@ -142,3 +143,37 @@ def test_users_of_a_disabled_organization_are_locked_out(session, make):
     assert accounts.load_principal(session, user.get_id()) is None
     with pytest.raises(DomainError, match="disabled"):
         accounts.authenticate(session, "dept@shanhai.demo", PASSWORD, utcnow())
+
+
+def test_disabling_the_administrators_organization_is_refused(session, make):
+    center = make.organization(OrgKind.CENTER)
+    admin = make.user(roles={Role.ADMIN}, organization=center)
+    data = OrganizationData(
+        code=center.code, kind=OrgKind.CENTER, name_zh=center.name_zh, active=False
+    )
+    with pytest.raises(DomainError, match="no administrator"):
+        organizations.update_organization(session, admin, center, data)
+
+
+def test_moving_the_last_admin_into_a_disabled_organization_is_refused(session, make):
+    admin = make.user(roles={Role.ADMIN})
+    closed = make.organization(OrgKind.DEPARTMENT, active=False)
+    with pytest.raises(DomainError, match="no administrator"):
+        accounts.update_user(
+            session, admin, admin, name="a", roles={Role.ADMIN}, organization=closed, active=True
+        )
+
+
+def test_a_second_admin_may_be_disabled(session, make):
+    admin = make.user(roles={Role.ADMIN})
+    other = make.user(roles={Role.ADMIN})
+    accounts.update_user(
+        session,
+        admin,
+        other,
+        name="b",
+        roles={Role.ADMIN},
+        organization=other.organization,
+        active=False,
+    )
+    assert other.active is False

@@ -173,3 +173,50 @@ def test_static_files_are_versioned_and_cached_long(client):
     response = client.get(css_url)
     assert response.status_code == 200
     assert "max-age=31536000" in response.headers["Cache-Control"]
+
+
+@pytest.mark.parametrize("product_id", ["2147483648", "9" * 30])
+def test_ids_too_large_for_the_database_are_not_found(client, product_id):
+    assert client.get(f"/products/{product_id}").status_code == 404
+
+
+def test_a_price_filter_too_large_is_refused_not_a_crash(client, make):
+    make.product()
+    response = client.get("/products?max_price=21474836.48")
+    assert response.status_code == 400
+    assert "最多两位小数" in page_text(response)
+
+
+@pytest.mark.parametrize("junk", ["_external=1", "endpoint=x", "_method=POST", "_anchor=x",
+                                  "_scheme=javascript"])
+def test_query_arguments_never_reach_url_building(app, client, make, junk):
+    for i in range(app.config["PRODUCTS_PER_PAGE"] + 1):
+        make.product(name_zh=f"商品{i}")
+    response = client.get(f"/products?{junk}", headers={"Host": "evil.example"})
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "evil.example" not in html
+    assert 'href="/products?' in html and "page=2" in html
+
+
+def test_origin_links_show_paired_or_local_produce(client, make):
+    paired = make.region(code="dz-origin", kind=RegionKind.PAIRED)
+    local = make.region(code="zs-origin", kind=RegionKind.LOCAL)
+    make.product(name_zh="达州货", supplier=make.supplier(region=paired))
+    make.product(name_zh="舟山货", supplier=make.supplier(region=local))
+    text = page_text(client.get("/products?origin=paired"))
+    assert "达州货" in text and "舟山货" not in text
+    text = page_text(client.get("/products?origin=local"))
+    assert "舟山货" in text and "达州货" not in text
+
+
+def test_a_region_with_nothing_on_sale_shows_an_empty_list_not_an_error(client, make):
+    make.region(code="empty-region")
+    response = client.get("/products?region=empty-region")
+    assert response.status_code == 200
+    assert "没有找到符合条件的商品" in page_text(response)
+
+
+def test_in_stock_no_means_everything(client, make):
+    make.product(name_zh="卖完了", stock=Decimal(0))
+    assert "卖完了" in page_text(client.get("/products?in_stock=no"))
