@@ -6,6 +6,7 @@ from flask import Blueprint, current_app, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
+from wtforms.fields.core import UnboundField
 
 from app.catalog.forms import ProductFilterForm
 from app.extensions import db, limiter
@@ -19,6 +20,11 @@ from app.web.filters import localized
 from app.web.forms import options
 
 bp = Blueprint("catalog", __name__)
+
+#: The query arguments the filter form reads (its fields' names).
+_FILTER_ARGUMENTS = frozenset(
+    name for name, value in vars(ProductFilterForm).items() if isinstance(value, UnboundField)
+)
 
 
 @limiter.request_filter
@@ -53,7 +59,9 @@ def _home_fragment() -> pagecache.Fragment:
 @public
 def product_list():
     """Browse and search the products on sale."""
-    key = ("products", tuple(sorted(request.args.items(multi=True))))
+    # Only the filter form's own arguments make a page different; junk arguments share it.
+    known = _FILTER_ARGUMENTS
+    key = ("products", tuple(sorted(kv for kv in request.args.items(multi=True) if kv[0] in known)))
     return pagecache.respond(pagecache.cached(key, _product_list_fragment))
 
 

@@ -29,7 +29,7 @@ from app.models import (
     User,
 )
 from app.services import accounts, demo_data
-from app.signals import catalog_changed
+from app.signals import note_catalog_change
 
 DEMO_EMAIL_DOMAIN = "shanhai.demo"
 
@@ -196,7 +196,7 @@ def seed_demo(session: Session, *, password: str, now: datetime) -> SeedReport:
         report.accounts.append((email, role_names, True))
         report.count("users")
     if report.created:
-        catalog_changed.send(report)
+        note_catalog_change(session)
     return report
 
 

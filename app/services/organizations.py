@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from app.models import Organization, OrgKind, Region, RegionKind, SupplierType
 from app.services.accounts import Actor, ensure_an_administrator_remains, require_admin
 from app.services.errors import DomainError, NotFound
-from app.signals import catalog_changed
+from app.signals import note_catalog_change
 
 _CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
 
@@ -79,7 +79,7 @@ def create_organization(
     _apply(session, org, data)
     session.add(org)
     session.flush()
-    catalog_changed.send(org)
+    note_catalog_change(session)
     return org
 
 
@@ -91,7 +91,7 @@ def update_organization(
     _apply(session, org, data)
     session.flush()
     ensure_an_administrator_remains(session)
-    catalog_changed.send(org)
+    note_catalog_change(session)
 
 
 def get_organization(session: Session, org_id: int) -> Organization:
@@ -141,5 +141,5 @@ def save_region(
     region.province_en = province_en.strip()
     region.kind = kind
     session.flush()
-    catalog_changed.send(region)
+    note_catalog_change(session)
     return region

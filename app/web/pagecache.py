@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import secrets
 from collections.abc import Callable
 from dataclasses import astuple, dataclass
 from urllib.parse import quote_plus
@@ -47,19 +48,44 @@ class Fragment:
     status: int = 200
 
 
+class _PerViewer:
+    """Stands in for a per-viewer value while shared content renders: any use is a bug, and
+    fails loudly instead of caching one person's data for everyone."""
+
+    def __init__(self, name: str):
+        self._name = name
+
+    def _refuse(self, *_args, **_kwargs):
+        raise RuntimeError(f"{self._name} used in shared page content (see app.web.pagecache)")
+
+    __getattr__ = __call__ = __str__ = __html__ = __bool__ = __iter__ = _refuse
+
+
+_PER_VIEWER = {
+    name: _PerViewer(name)
+    for name in ("current_user", "csrf_token", "here", "login_next", "search_value", "session")
+}
+
+
 def fragment(template: str, title: str, status: int = 200, **context) -> Fragment:
-    return Fragment(render_template(template, **context), str(title), status)
+    return Fragment(render_template(template, **_PER_VIEWER, **context), str(title), status)
+
+
+_GENERATION_KEY = "page-generation"
 
 
 def cached(key: tuple, build: Callable[[], Fragment]) -> Fragment:
     """The fragment for this key and locale, built by `build` when it is not cached.
 
-    Exceptions (a 404 for an unknown page) are not cached; error statuses are.
+    Keys include the catalog's generation: a catalog change starts a new generation instead of
+    deleting keys (which on Redis would mean scanning them all). Exceptions (a 404 for an
+    unknown page) are not cached; error statuses are.
     """
     timeout = current_app.config["CATALOG_CACHE_SECONDS"]
     if timeout <= 0:
         return build()
-    digest = hashlib.sha256(repr((str(get_locale()), *key)).encode()).hexdigest()
+    generation = cache.get(_GENERATION_KEY) or "0"
+    digest = hashlib.sha256(repr((generation, str(get_locale()), *key)).encode()).hexdigest()
     cache_key = f"page:{digest}"
     hit = cache.get(cache_key)
     if hit is not None:
@@ -83,16 +109,18 @@ def _slot(name: str) -> Markup:
 class Skeleton:
     """base.html split at its slots: literal pieces and slot names, alternating."""
 
-    _by_key: dict[tuple, list[str]] = {}
-
     @classmethod
     def for_request(cls) -> list[str]:
         roles = tuple(sorted(current_user.roles)) if current_user.is_authenticated else None
         key = (str(get_locale()), roles, request.script_root)
-        pieces = cls._by_key.get(key)
+        # Per app; at most a few locales times the role sets in use, so no eviction. While
+        # templates reload (debug), build afresh so that an edit to base.html shows at once.
+        built = current_app.extensions.setdefault("pagecache_skeletons", {})
+        pieces = built.get(key)
         if pieces is None:
-            # At most a few locales times the role sets in use: no eviction needed.
-            pieces = cls._by_key[key] = _SLOT_PATTERN.split(cls._render(roles))
+            pieces = _SLOT_PATTERN.split(cls._render(roles))
+            if not current_app.jinja_env.auto_reload:
+                built[key] = pieces
         return pieces
 
     @staticmethod
@@ -121,10 +149,6 @@ class Skeleton:
             search_value=_slot("q"),
         )
 
-    @classmethod
-    def clear(cls) -> None:
-        cls._by_key.clear()
-
 
 def _slot_values(page: Fragment) -> dict[str, str]:
     context = layout_context()
@@ -135,7 +159,7 @@ def _slot_values(page: Fragment) -> dict[str, str]:
         "FLASHES": str(render_flashes()),
         "NAME": str(escape(current_user.name)) if authenticated else "",
         "CSRF": csrf_token() if authenticated else "",
-        "HERE": _query_value(context["here"]),
+        "HERE": str(escape(_query_value(context["here"]))),
         "Q": str(escape(context["search_value"])),
     }
 
@@ -179,11 +203,11 @@ def layout_context() -> dict[str, str | None]:
     }
 
 
-def _drop_cached_pages(_sender=None, **_extra) -> None:
-    cache.clear()
+def _start_new_generation(_sender=None, **_extra) -> None:
+    cache.set(_GENERATION_KEY, secrets.token_hex(8), timeout=0)
 
 
 def init_app(app: Flask) -> None:
-    catalog_changed.connect(_drop_cached_pages, weak=False)
+    catalog_changed.connect(_start_new_generation, weak=False)
     app.context_processor(layout_context)
     app.add_template_global(render_flashes, "flashes")

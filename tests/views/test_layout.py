@@ -14,6 +14,7 @@ PATHS = [
     "/products?q=dynr",
     "/products?q=%3Cscript%3E%26%22+%E7%81%AF&page=1",
     "/products?region=x&sort=price_asc&in_stock=y",
+    "/products?q=it's&x=<b>",
     "/",
 ]
 
