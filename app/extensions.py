@@ -13,8 +13,8 @@ from flask_wtf import CSRFProtect
 
 from app.models.base import Base
 
-# Models derive from our own declarative Base (no Flask in the models); the extension only
-# manages engines and the request-scoped session over the same metadata.
+# Models derive from our own declarative Base, not db.Model, so they carry no Flask-SQLAlchemy
+# query machinery; the extension manages the engines and the request-scoped session.
 db = SQLAlchemy(metadata=Base.metadata)
 migrate = Migrate()
 login_manager = LoginManager()

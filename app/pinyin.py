@@ -36,5 +36,12 @@ def pinyin_keys(name: str) -> tuple[str, str, str]:
 
 
 def normalise_query_for_pinyin(query: str) -> str:
-    """'Deng Ying' and "deng'ying" both search as 'dengying'."""
-    return _NON_KEY_CHARS.sub("", query.lower())
+    """The query as pinyin key text: 'Deng Ying' and "deng'ying" search as 'dengying', and a
+    mix such as 'dy牛肉' as 'dyniurou'.
+
+    A query of characters only returns "": characters are matched as characters, and their
+    pinyin would also find every homophone (牛肉 and 纽柔 are both niurou).
+    """
+    if not any(ch.isascii() and ch.isalnum() for ch in query):
+        return ""
+    return "".join(_syllables(query))

@@ -105,3 +105,21 @@ def test_create_user_reports_bad_input_without_creating_anything(runner, session
     )
     assert "No organization" in result.output
     assert session.scalar(sa.select(sa.func.count(User.id))) == 0
+
+
+def test_create_user_with_a_name_too_long_is_refused_cleanly(runner, session):
+    result = runner.invoke(
+        args=[
+            "create-user",
+            "long@shanhai.demo",
+            "--name",
+            "长" * 65,
+            "--role",
+            "staff",
+            "--password",
+            "a-strong-password",
+        ]
+    )
+    assert result.exit_code != 0
+    assert "最多 64 个字符" in result.output
+    assert session.scalar(sa.select(sa.func.count(User.id))) == 0

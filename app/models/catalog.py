@@ -43,10 +43,6 @@ class Unit(enum.StrEnum):
         """Weight units may be bought in tenths (2.5 斤); the others only whole."""
         return self in (Unit.JIN, Unit.KG)
 
-    @property
-    def grams(self) -> int | None:
-        return {Unit.JIN: 500, Unit.KG: 1000}.get(self)
-
 
 class ContentUnit(enum.StrEnum):
     """What the net content of one packaged unit is measured in."""
@@ -145,6 +141,10 @@ class Product(Base):
         sa.CheckConstraint("popularity >= 0", name="popularity_not_negative"),
         sa.CheckConstraint("case_size IS NULL OR case_size > 0", name="case_size_positive"),
         sa.CheckConstraint("content_amount IS NULL OR content_amount > 0", name="content_positive"),
+        # A net content needs its unit and a unit its amount: the product page shows both.
+        sa.CheckConstraint(
+            "(content_amount IS NULL) = (content_unit IS NULL)", name="content_amount_with_unit"
+        ),
         # The catalog pages filter by status first, then by one of these and sort.
         sa.Index("ix_products_status_region", "status", "origin_region_id"),
         sa.Index("ix_products_status_category", "status", "category_id"),
@@ -161,10 +161,6 @@ class Product(Base):
     @property
     def offers_bulk(self) -> bool:
         return self.case_size is not None and bool(self.price_tiers)
-
-    @property
-    def in_stock(self) -> bool:
-        return self.stock > 0
 
     def __repr__(self) -> str:
         return f"<Product {self.code} {self.name_zh}>"

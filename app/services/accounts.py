@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 
 import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
@@ -19,16 +20,35 @@ from app.services.errors import DomainError, NotFound, PermissionDenied
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 128
 
-# Checked against when the e-mail is unknown, so a wrong address takes as long as a wrong
-# password and the response time does not reveal who has an account.
-_DUMMY_HASH = generate_password_hash("not-a-real-password")
+
+@lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    # Checked against when the e-mail is unknown, so a wrong address takes as long as a wrong
+    # password and the response time does not reveal who has an account. Made on first use,
+    # not at import: every CLI command would pay for it.
+    return generate_password_hash("not-a-real-password")
 
 
 def normalise_email(email: str) -> str:
     try:
-        return validate_email(email.strip(), check_deliverability=False).normalized.lower()
+        normalized = validate_email(email.strip(), check_deliverability=False).normalized.lower()
     except EmailNotValidError as exc:
         raise DomainError(_l("Enter a valid e-mail address."), field="email") from exc
+    if len(normalized) > 254:  # the column's size, and the longest address SMTP carries
+        raise DomainError(_l("Enter a valid e-mail address."), field="email")
+    return normalized
+
+
+MAX_NAME_LENGTH = 64
+
+
+def check_name(name: str) -> str:
+    name = name.strip()
+    if not name:
+        raise DomainError(_l("Enter a name."), field="name")
+    if len(name) > MAX_NAME_LENGTH:
+        raise DomainError(_l("At most %(n)d characters.", n=MAX_NAME_LENGTH), field="name")
+    return name
 
 
 def check_password_rules(password: str, field: str = "password") -> None:
@@ -131,9 +151,7 @@ def create_user(
     active: bool = True,
 ) -> User:
     email = normalise_email(email)
-    name = name.strip()
-    if not name:
-        raise DomainError(_l("Enter a name."), field="name")
+    name = check_name(name)
     roles = set(roles)
     if not roles:
         raise DomainError(_l("Choose at least one role."), field="roles")
@@ -157,7 +175,7 @@ def create_user(
 def authenticate(session: Session, email: str, password: str, now: datetime) -> User:
     """The user with these credentials, or a DomainError that does not say which was wrong."""
     user = find_user_by_email(session, email)
-    password_hash = user.password_hash if user is not None else _DUMMY_HASH
+    password_hash = user.password_hash if user is not None else _dummy_hash()
     if not check_password_hash(password_hash, password) or user is None:
         raise DomainError(_l("Wrong e-mail or password."))
     if not can_log_in(user):
@@ -220,8 +238,7 @@ def update_user(
     """An administrator's edit of an account."""
     require_admin(actor)
     roles = set(roles)
-    if not name.strip():
-        raise DomainError(_l("Enter a name."), field="name")
+    name = check_name(name)
     if not roles:
         raise DomainError(_l("Choose at least one role."), field="roles")
     if user.id == actor.id and (not active or Role.ADMIN not in roles):
@@ -233,7 +250,7 @@ def update_user(
         user.session_version += 1
     if user.active and not active:
         user.session_version += 1
-    user.name = name.strip()
+    user.name = name
     user.organization = organization
     user.active = active
     current = {row.role: row for row in user.role_rows}

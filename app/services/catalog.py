@@ -218,25 +218,6 @@ def stock_state(product: Product) -> str:
     return "in"
 
 
-_COUNTY_SUFFIXES = ("市", "县", "区")
-
-
-def tile_text(product: Product) -> str:
-    """The words on a product's placeholder picture: its name without the place it comes from.
-
-    Half the catalog starts with 舟山 or 达州; a tile that says "带鱼" tells more than "舟山".
-    """
-    name = product.name_zh.split("（")[0].split("(")[0]
-    places = [product.origin_region.name_zh, product.county_zh]
-    places += [place[:-1] for place in places if place and place.endswith(_COUNTY_SUFFIXES)]
-    for place in sorted(filter(None, places), key=len, reverse=True):
-        if name.startswith(place) and len(name) > len(place) + 1:
-            name = name[len(place) :]
-            break
-    # A Chinese name ends with what the thing is (百里坡黑鸡蛋 is eggs): keep the end.
-    return name if len(name) <= 4 else name[-3:]
-
-
 def audience(viewer: Actor | None) -> str | None:
     """Which shared version of a product page this viewer sees, or None if theirs is personal.
 

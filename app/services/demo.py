@@ -26,7 +26,6 @@ from app.models import (
     Role,
     SupplierType,
     Unit,
-    User,
 )
 from app.services import accounts, demo_data
 from app.signals import note_catalog_change
@@ -237,7 +236,3 @@ def _demo_product(data: dict, orgs, regions, categories, created: datetime) -> P
             for qty, price in bulk["tiers"]
         ]
     return product
-
-
-def has_demo_data(session: Session) -> bool:
-    return session.scalar(sa.select(sa.func.count(User.id))) > 0

@@ -24,9 +24,3 @@ class NotFound(DomainError):
 
 class PermissionDenied(DomainError):
     status_code = 403
-
-
-class Conflict(DomainError):
-    """The object changed under the user (already done, sold out, ...)."""
-
-    status_code = 409

@@ -41,10 +41,6 @@ def parse_yuan(text: str, max_fen: int = MAX_FEN) -> int:
     return fen
 
 
-def fen_to_decimal_yuan(fen: int) -> Decimal:
-    return (Decimal(fen) / FEN_PER_YUAN).quantize(Decimal("0.01"))
-
-
 def format_yuan(fen: int | None) -> str:
     """¥1,234.50; negative amounts (refunds) as -¥12.00."""
     if fen is None:

@@ -44,7 +44,26 @@ def _check_code(code: str) -> str:
     return code
 
 
+def _fit(model, field: str, value: str) -> str:
+    """The value stripped, refused if longer than its column holds."""
+    value = value.strip()
+    limit = model.__table__.c[field].type.length
+    if limit and len(value) > limit:
+        raise DomainError(_l("At most %(n)d characters.", n=limit), field=field)
+    return value
+
+
 def _apply(session: Session, org: Organization, data: OrganizationData) -> None:
+    for field in (
+        "name_zh",
+        "name_en",
+        "address",
+        "contact_name",
+        "contact_phone",
+        "county_zh",
+        "certifications",
+    ):
+        setattr(data, field, _fit(Organization, field, getattr(data, field)))
     if not data.name_zh.strip():
         raise DomainError(_l("Enter the Chinese name."), field="name_zh")
     if data.region_id is not None and session.get(Region, data.region_id) is None:
@@ -126,6 +145,9 @@ def save_region(
 ) -> Region:
     require_admin(actor)
     code = _check_code(code).lower()
+    name_zh, name_en = _fit(Region, "name_zh", name_zh), _fit(Region, "name_en", name_en)
+    province_zh = _fit(Region, "province_zh", province_zh)
+    province_en = _fit(Region, "province_en", province_en)
     if not name_zh.strip():
         raise DomainError(_l("Enter the Chinese name."), field="name_zh")
     clash = session.scalar(sa.select(Region).where(Region.code == code))

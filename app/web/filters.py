@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlencode
 
 from flask import Flask, current_app, request, url_for
-from flask_babel import format_datetime, get_locale
+from flask_babel import get_locale
 
-from app.services.catalog import reference_price, stock_state, tile_text
-from app.services.clock import to_local
+from app.models import Product
+from app.services.catalog import reference_price, stock_state
 from app.services.money import format_wan, format_yuan
 from app.web.csrf import csrf_token
 
@@ -32,18 +31,31 @@ def localized(obj, field: str = "name") -> str:
     return getattr(obj, f"{field}_zh", "")
 
 
+_COUNTY_SUFFIXES = ("市", "县", "区")
+
+
+def tile_text(product: Product) -> str:
+    """The words on a product's placeholder picture: its name without the place it comes from.
+
+    Half the catalog starts with 舟山 or 达州; a tile that says "带鱼" tells more than "舟山".
+    """
+    name = product.name_zh.split("（")[0].split("(")[0]
+    places = [product.origin_region.name_zh, product.county_zh]
+    places += [place[:-1] for place in places if place and place.endswith(_COUNTY_SUFFIXES)]
+    for place in sorted(filter(None, places), key=len, reverse=True):
+        if name.startswith(place) and len(name) > len(place) + 1:
+            name = name[len(place) :]
+            break
+    # A Chinese name ends with what the thing is (百里坡黑鸡蛋 is eggs): keep the end.
+    return name if len(name) <= 4 else name[-3:]
+
+
 def format_quantity(value: Decimal | int | None) -> str:
     """2.500 -> 2.5, 10.000 -> 10."""
     if value is None:
         return ""
     text = f"{Decimal(value):f}"
     return text.rstrip("0").rstrip(".") if "." in text else text
-
-
-def local_datetime(value: datetime | None, fmt: str = "medium") -> str:
-    if value is None:
-        return ""
-    return format_datetime(to_local(value), fmt)
 
 
 def url_with(**changes) -> str:
@@ -85,7 +97,6 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(format_wan, "wan")
     app.add_template_filter(format_quantity, "qty")
     app.add_template_filter(localized, "loc")
-    app.add_template_filter(local_datetime, "local_dt")
     app.add_template_global(url_with)
     app.add_template_global(reference_price)
     app.add_template_global(stock_state)

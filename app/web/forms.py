@@ -6,6 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms.fields.choices import SelectChoice
 
@@ -35,11 +37,16 @@ def commit_form(form: FlaskForm, change: Callable[[], Any]) -> Outcome:
     """
     try:
         value = change()
+        db.session.commit()
     except DomainError as error:
         db.session.rollback()
         add_domain_error(form, error)
         return Outcome(False)
-    db.session.commit()
+    except sa.exc.IntegrityError:
+        # A unique key taken by someone else between our check and our write.
+        db.session.rollback()
+        form.form_errors.append(_l("Someone saved the same thing at the same moment. Try again."))
+        return Outcome(False)
     return Outcome(True, value)
 
 

@@ -100,6 +100,7 @@ def upgrade():
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.CheckConstraint('case_size IS NULL OR case_size > 0', name=op.f('ck_products_case_size_positive')),
     sa.CheckConstraint('content_amount IS NULL OR content_amount > 0', name=op.f('ck_products_content_positive')),
+    sa.CheckConstraint('(content_amount IS NULL) = (content_unit IS NULL)', name=op.f('ck_products_content_amount_with_unit')),
     sa.CheckConstraint('popularity >= 0', name=op.f('ck_products_popularity_not_negative')),
     sa.CheckConstraint('retail_price_fen > 0', name=op.f('ck_products_retail_price_positive')),
     sa.CheckConstraint('stock >= 0', name=op.f('ck_products_stock_not_negative')),

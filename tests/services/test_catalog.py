@@ -1,6 +1,7 @@
 from decimal import Decimal
 
 import pytest
+import sqlalchemy as sa
 
 from app.models import ContentUnit, ProductStatus, RegionKind, Role, Unit
 from app.services import catalog
@@ -148,24 +149,6 @@ def test_pinyin_is_recomputed_when_the_name_changes(session, make):
     assert product.name_pinyin == "jiangxiangya"
 
 
-def test_placeholder_tile_drops_the_place_name(session, make):
-    zhoushan = make.region(code="zs-tile", name_zh="舟山", kind=RegionKind.LOCAL)
-    supplier = make.supplier(region=zhoushan)
-    assert catalog.tile_text(make.product(name_zh="舟山带鱼", supplier=supplier)) == "带鱼"
-    assert (
-        catalog.tile_text(make.product(name_zh="舟山大黄鱼（养殖）", supplier=supplier)) == "大黄鱼"
-    )
-    assert (
-        catalog.tile_text(make.product(name_zh="万源菜籽油", supplier=supplier, county_zh="万源市"))
-        == "菜籽油"
-    )
-    assert catalog.tile_text(make.product(name_zh="灯影牛肉", supplier=supplier)) == "灯影牛肉"
-    long_name = make.product(name_zh="巴蜀名特酱香鸭", supplier=supplier)
-    assert catalog.tile_text(long_name) == "酱香鸭"
-    # A name that is only the place keeps it.
-    assert catalog.tile_text(make.product(name_zh="舟山鱼", supplier=supplier)) == "舟山鱼"
-
-
 def test_products_of_a_disabled_supplier_are_not_on_sale(session, make):
     product = make.product(name_zh="停用供应商的货")
     product.supplier.active = False
@@ -173,3 +156,9 @@ def test_products_of_a_disabled_supplier_are_not_on_sale(session, make):
     assert catalog.browse(session, ProductFilters(), 1, 24).items == []
     with pytest.raises(NotFound):
         catalog.get_product_for_viewer(session, product.id, make.user())
+
+
+def test_a_net_content_needs_its_unit(session, make):
+    with pytest.raises(sa.exc.IntegrityError):
+        make.product(content_amount=250, content_unit=None)
+    session.rollback()

@@ -27,3 +27,8 @@ def test_query_spaces_and_apostrophes_are_ignored_for_pinyin():
     assert normalise_query_for_pinyin("Deng Ying") == "dengying"
     assert normalise_query_for_pinyin("xi'an") == "xian"
     assert normalise_query_for_pinyin("%_'\"") == ""
+
+
+def test_a_query_mixing_initials_and_characters_is_read_as_pinyin():
+    assert normalise_query_for_pinyin("dy牛肉") == "dyniurou"
+    assert normalise_query_for_pinyin("灯影") == ""  # characters match as characters
