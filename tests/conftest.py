@@ -24,6 +24,15 @@ IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
 def _reset_postgres(url: str) -> None:
+    """Drop and recreate schema public: only ever on a database whose name says it is for tests."""
+    database = sa.engine.make_url(url).database
+    if not database or "test" not in database.lower():
+        named = f"the database {database!r}" if database else "no database"
+        pytest.exit(
+            f"Refusing to run: TEST_DATABASE_URL names {named}, and the tests drop its whole "
+            "schema public. Point it at a database whose name contains 'test'.",
+            returncode=pytest.ExitCode.USAGE_ERROR,
+        )
     engine = sa.create_engine(url)
     try:
         with engine.begin() as conn:

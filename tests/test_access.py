@@ -1,9 +1,17 @@
 """Every route declares who may use it; anonymous users and wrong roles are kept out."""
 
+from urllib.parse import parse_qs, urlsplit
+
 import pytest
 
-from app.models import Role
+from app import create_app
+from app.models import Organization, Region, Role, User
 from app.web.access import LOGGED_IN, PUBLIC, is_safe_next
+from tests.conftest import page_text
+from tests.helpers import PASSWORD
+
+#: Protected pages that answer an allowed user with a redirect instead of a page.
+REDIRECTS_BY_DESIGN = {"admin.index": "/admin/users"}
 
 
 def test_every_endpoint_declares_its_access(app):
@@ -15,39 +23,112 @@ def test_every_endpoint_declares_its_access(app):
     assert undeclared == []
 
 
-def _protected(app):
-    for rule in app.url_map.iter_rules():
-        view = app.view_functions[rule.endpoint]
-        access = getattr(view, "access", PUBLIC)
-        if access == PUBLIC or "GET" not in rule.methods:
-            continue
-        url = rule.rule
-        for argument in rule.arguments:
-            url = url.replace(f"<int:{argument}>", "1").replace(f"<{argument}>", "x")
-        yield rule.endpoint, url, access
+def real_url(rule, make) -> str:
+    """The rule's URL, each argument filled with the id of an object that exists."""
+    builders = {
+        "user_id": lambda: make.user().id,
+        "org_id": lambda: make.organization().id,
+        "region_id": lambda: make.region().id,
+        "product_id": lambda: make.product().id,
+    }
+    missing = rule.arguments - builders.keys()
+    if missing:
+        pytest.fail(f"{rule.rule}: say how to build a real object for {sorted(missing)}")
+    _domain, url = rule.build({argument: builders[argument]() for argument in rule.arguments})
+    return url
 
 
-def test_anonymous_users_are_sent_to_login_from_every_protected_page(app, client):
-    checked = 0
-    for endpoint, url, _access in _protected(app):
+def protected_pages(app, make):
+    """(endpoint, url, access) of every page that is not public, with real objects in the URL."""
+    for rule in sorted(app.url_map.iter_rules(), key=lambda rule: rule.rule):
+        access = getattr(app.view_functions[rule.endpoint], "access", PUBLIC)
+        if access != PUBLIC and "GET" in rule.methods:
+            yield rule.endpoint, real_url(rule, make), access
+
+
+def test_anonymous_users_are_sent_to_login_from_every_protected_page(app, client, make):
+    pages = list(protected_pages(app, make))
+    assert len(pages) >= 5
+    for endpoint, url, _access in pages:
         response = client.get(url)
         assert response.status_code == 302, endpoint
-        assert response.headers["Location"].startswith("/auth/login?next="), endpoint
-        checked += 1
-    assert checked >= 5
+        location = urlsplit(response.headers["Location"])
+        assert location.path == "/auth/login", endpoint
+        assert parse_qs(location.query)["next"] == [url], endpoint
 
 
 @pytest.mark.parametrize("role", list(Role))
-def test_roles_without_permission_get_403_on_role_pages(app, client, make, actions, role):
+def test_each_role_opens_exactly_the_pages_meant_for_it(app, client, make, actions, role):
     actions.login_as(make.user(roles={role}))
-    for endpoint, url, access in _protected(app):
-        if access == LOGGED_IN:
-            continue
+    for endpoint, url, access in protected_pages(app, make):
         response = client.get(url)
-        if role in access:
-            assert response.status_code in (200, 302, 404), endpoint
-        else:
+        if access != LOGGED_IN and role not in access:
             assert response.status_code == 403, endpoint
+            assert "无权访问" in page_text(response), endpoint
+        elif endpoint in REDIRECTS_BY_DESIGN:
+            assert response.status_code == 302, endpoint
+            assert response.headers["Location"] == REDIRECTS_BY_DESIGN[endpoint], endpoint
+        else:
+            assert response.status_code == 200, endpoint
+
+
+# --- CSRF: no POST anywhere does anything without the form's token -------------------------
+
+
+def _post_rules() -> list[str]:
+    """Every URL rule that takes a POST, from the app's URL map as the tests are collected."""
+    url_map = create_app("testing", SQLALCHEMY_DATABASE_URI="sqlite://").url_map
+    return sorted(rule.rule for rule in url_map.iter_rules() if "POST" in rule.methods)
+
+
+#: What a forged form would send: enough for each of the site's forms to do something if the
+#: missing token were not noticed (create or rename, log in or out, change the password).
+FORGED = {
+    "email": "forged@shanhai.demo",
+    "name": "伪造改名",
+    "name_zh": "伪造改名",
+    "code": "FORGED",
+    "roles": ["staff", "admin"],
+    "organization_id": "0",
+    "region_id": "0",
+    "supplier_type": "",
+    "active": "y",
+    "password": "forged-password",
+    "confirm": "forged-password",
+    "current_password": PASSWORD,
+    "new_password": "forged-password",
+}
+#: `kind` means an OrgKind on the organization form and a RegionKind on the region form.
+FORGED_KIND = {"admin.edit_organization": "department", "admin.edit_region": "paired"}
+
+
+def _counts(session) -> dict[str, int]:
+    return {model.__name__: session.query(model).count() for model in (User, Organization, Region)}
+
+
+@pytest.mark.parametrize("rule_text", _post_rules())
+def test_a_post_without_the_csrf_token_is_refused_and_changes_nothing(
+    app, client, make, actions, session, rule_text
+):
+    (rule,) = [rule for rule in app.url_map.iter_rules() if rule.rule == rule_text]
+    # An administrator, so that it is the missing token and not a lack of rights that refuses.
+    actions.login_as(make.user(roles={Role.ADMIN}))
+    url = real_url(rule, make)
+    with client.session_transaction() as flask_session:
+        user_id = flask_session["_user_id"]
+    before = _counts(session)
+
+    response = client.post(url, data={**FORGED, "kind": FORGED_KIND.get(rule.endpoint, "")})
+
+    assert response.status_code == 400
+    assert "表单已过期" in page_text(response)
+    assert _counts(session) == before
+    with client.session_transaction() as flask_session:
+        assert flask_session.get("_user_id") == user_id
+    for page in ("/admin/users", "/admin/organizations", "/admin/regions"):
+        response = client.get(page)
+        assert response.status_code == 200, page
+        assert "伪造改名" not in page_text(response), page
 
 
 @pytest.mark.parametrize(

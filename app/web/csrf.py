@@ -24,6 +24,8 @@ def _signed(secret_key: str, raw_token: str) -> str:
 def csrf_token() -> str:
     config = current_app.config
     field = config.get("WTF_CSRF_FIELD_NAME", "csrf_token")
-    if config.get("WTF_CSRF_TIME_LIMIT") is not None or field not in session:
+    if config.get("WTF_CSRF_TIME_LIMIT") is not None:
         return generate_csrf()
+    if field not in session:
+        generate_csrf()  # puts a new raw token in the session
     return _signed(config.get("WTF_CSRF_SECRET_KEY") or current_app.secret_key, session[field])

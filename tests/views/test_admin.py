@@ -1,5 +1,6 @@
 from app.models import OrgKind, Role, User
-from tests.conftest import page_text
+from tests.conftest import Actions, page_text
+from tests.helpers import PASSWORD
 
 
 def test_admin_lists_and_searches_accounts(client, make, actions):
@@ -51,9 +52,13 @@ def test_admin_create_account_errors_stay_on_the_form(client, make, actions, ses
     assert session.query(User).filter_by(name="重复").count() == 0
 
 
-def test_admin_disables_an_account_which_then_cannot_log_in(client, make, actions, session):
+def test_admin_disables_an_account_which_then_cannot_log_in(app, client, make, actions, session):
     actions.login_as(make.user(roles={Role.ADMIN}))
     user = make.user(name="要停用的人")
+    their_browser = Actions(app, app.test_client())
+    their_browser.login_as(user)
+    assert their_browser.client.get("/auth/account").status_code == 200
+
     response = actions.post(
         f"/admin/users/{user.id}",
         {"email": user.email, "name": user.name, "roles": ["staff"], "organization_id": 0},
@@ -61,6 +66,17 @@ def test_admin_disables_an_account_which_then_cannot_log_in(client, make, action
     assert response.status_code == 302
     session.refresh(user)
     assert user.active is False
+
+    # The session they already had ends at their next request...
+    response = their_browser.client.get("/auth/account")
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/auth/login?next=")
+    assert "要停用的人" not in page_text(their_browser.client.get("/"))
+    # ...and the right password no longer lets them back in.
+    response = their_browser.post("/auth/login", {"email": user.email, "password": PASSWORD})
+    assert response.status_code == 422
+    assert "该账号已停用" in page_text(response)
+    assert their_browser.client.get("/auth/account").status_code == 302
 
 
 def test_admin_creates_a_supplier_organization(client, make, actions):

@@ -187,8 +187,9 @@ def test_a_price_filter_too_large_is_refused_not_a_crash(client, make):
     assert "最多两位小数" in page_text(response)
 
 
-@pytest.mark.parametrize("junk", ["_external=1", "endpoint=x", "_method=POST", "_anchor=x",
-                                  "_scheme=javascript"])
+@pytest.mark.parametrize(
+    "junk", ["_external=1", "endpoint=x", "_method=POST", "_anchor=x", "_scheme=javascript"]
+)
 def test_query_arguments_never_reach_url_building(app, client, make, junk):
     for i in range(app.config["PRODUCTS_PER_PAGE"] + 1):
         make.product(name_zh=f"商品{i}")
