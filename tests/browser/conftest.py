@@ -71,6 +71,10 @@ def live_server(tmp_path_factory) -> Iterator[str]:
         # Every test logs in from 127.0.0.1 within a few seconds; the login limit has its own
         # tests, and here it would only turn later tests into 429 pages.
         LOGIN_RATE_LIMIT="1000 per minute",
+        # As served in production: cached catalog content and the fast layout, which the
+        # rest of the suite (NullCache) exercises only in test_pagecache.py.
+        CACHE_TYPE="SimpleCache",
+        CATALOG_CACHE_SECONDS=30,
     )
     with app.app_context():
         upgrade()
