@@ -60,8 +60,8 @@ def _home_fragment() -> pagecache.Fragment:
 def product_list():
     """Browse and search the products on sale."""
     # Only the filter form's own arguments make a page different; junk arguments share it.
-    known = _FILTER_ARGUMENTS
-    key = ("products", tuple(sorted(kv for kv in request.args.items(multi=True) if kv[0] in known)))
+    arguments = request.args.items(multi=True)
+    key = ("products", tuple(sorted(kv for kv in arguments if kv[0] in _FILTER_ARGUMENTS)))
     return pagecache.respond(pagecache.cached(key, _product_list_fragment))
 
 
