@@ -1,7 +1,16 @@
 """All models, imported here so that Alembic and the app see the whole schema."""
 
 from app.models.accounts import BULK_ROLES, Role, User, UserRole
-from app.models.catalog import Category, ContentUnit, PriceTier, Product, ProductStatus, Unit
+from app.models.catalog import (
+    Category,
+    ContentUnit,
+    PriceTier,
+    Product,
+    ProductStatus,
+    StockMovement,
+    StockReason,
+    Unit,
+)
 from app.models.organizations import Organization, OrgKind, Region, RegionKind, SupplierType
 
 __all__ = [
@@ -16,6 +25,8 @@ __all__ = [
     "Region",
     "RegionKind",
     "Role",
+    "StockMovement",
+    "StockReason",
     "SupplierType",
     "Unit",
     "User",

@@ -183,3 +183,35 @@ class PriceTier(Base):
         sa.CheckConstraint("min_quantity > 0", name="min_quantity_positive"),
         sa.CheckConstraint("unit_price_fen > 0", name="unit_price_positive"),
     )
+
+
+class StockReason(enum.StrEnum):
+    ORDER = "order"  # taken by an order being placed
+    ORDER_RELEASED = "order_released"  # given back by a cancelled or expired order
+    ADJUSTMENT = "adjustment"  # a supplier's or coordinator's correction
+
+    @property
+    def label(self):
+        return {
+            StockReason.ORDER: _l("Ordered"),
+            StockReason.ORDER_RELEASED: _l("Order released"),
+            StockReason.ADJUSTMENT: _l("Adjustment"),
+        }[self]
+
+
+class StockMovement(Base):
+    """One change of a product's stock: append-only, so every level can be explained."""
+
+    __tablename__ = "stock_movements"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    product_id: Mapped[int] = mapped_column(sa.ForeignKey("products.id"), index=True)
+    #: Positive when stock comes in, negative when it goes out.
+    change: Mapped[Decimal] = mapped_column(Quantity)
+    reason: Mapped[StockReason] = mapped_column(str_enum(StockReason))
+    #: What caused it, for the audit trail: an order number, "supplier count", ...
+    reference: Mapped[str] = mapped_column(sa.String(64), default="")
+    actor_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    created_at: Mapped[datetime]
+
+    __table_args__ = (sa.CheckConstraint("change <> 0", name="change_not_zero"),)
