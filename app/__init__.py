@@ -94,11 +94,15 @@ def configure_blueprints(app: Flask) -> None:
     from app.admin.views import bp as admin_bp
     from app.auth.views import bp as auth_bp
     from app.catalog.views import bp as catalog_bp
+    from app.counter.views import bp as counter_bp
+    from app.shop.views import bp as shop_bp
     from app.web.i18n import bp as i18n_bp
 
     app.register_blueprint(catalog_bp)
     app.register_blueprint(auth_bp, url_prefix="/auth")
     app.register_blueprint(admin_bp, url_prefix="/admin")
+    app.register_blueprint(shop_bp)
+    app.register_blueprint(counter_bp, url_prefix="/counter")
     app.register_blueprint(i18n_bp)
 
 

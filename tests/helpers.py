@@ -19,7 +19,7 @@ from app.models import (
     SupplierType,
     Unit,
 )
-from app.services import accounts
+from app.services import accounts, cart, orders
 from app.services.clock import utcnow
 
 PASSWORD = "correct-horse-9"
@@ -108,6 +108,15 @@ class Builders:
                 PriceTier(min_quantity=Decimal(q), unit_price_fen=p) for q, p in tiers
             ]
         return self._add(product)
+
+    def order(self, buyer=None, quantity="1", **product_overrides):
+        """A placed order (pickup, pay at the counter) of one product for `buyer`."""
+        buyer = buyer or self.user()
+        product = self.product(**product_overrides)
+        cart.add(self.session, buyer, product.id, quantity, utcnow())
+        order = orders.place_order(self.session, buyer, utcnow())
+        self.session.commit()
+        return order
 
     def user(self, roles=(Role.STAFF,), organization=None, password=PASSWORD, **overrides):
         n = next(_numbers)

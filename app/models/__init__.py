@@ -11,14 +11,32 @@ from app.models.catalog import (
     StockReason,
     Unit,
 )
+from app.models.orders import (
+    CartLine,
+    Fulfilment,
+    FulfilmentStatus,
+    Order,
+    OrderEvent,
+    OrderLine,
+    PaymentMethod,
+    PaymentStatus,
+)
 from app.models.organizations import Organization, OrgKind, Region, RegionKind, SupplierType
 
 __all__ = [
     "BULK_ROLES",
+    "CartLine",
     "Category",
     "ContentUnit",
+    "Fulfilment",
+    "FulfilmentStatus",
+    "Order",
+    "OrderEvent",
+    "OrderLine",
     "OrgKind",
     "Organization",
+    "PaymentMethod",
+    "PaymentStatus",
     "PriceTier",
     "Product",
     "ProductStatus",

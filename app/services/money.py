@@ -65,3 +65,12 @@ def price_per(fen: int, amount: Decimal | int, per: Decimal | int) -> int:
     """
     exact = Decimal(fen) * Decimal(per) / Decimal(amount)
     return int(exact.quantize(Decimal(1), rounding="ROUND_HALF_UP"))
+
+
+def line_total(unit_price_fen: int, quantity: Decimal) -> int:
+    """What a line costs: unit price x quantity, rounded half up to the fen.
+
+    The one rounding rule for every bought quantity (2.35 kg at ¥18.80/kg is ¥44.18).
+    """
+    exact = Decimal(unit_price_fen) * Decimal(quantity)
+    return int(exact.quantize(Decimal(1), rounding="ROUND_HALF_UP"))

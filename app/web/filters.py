@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlencode
 
 from flask import Flask, current_app, request, url_for
-from flask_babel import get_locale
+from flask_babel import format_datetime, get_locale
 
-from app.models import Product
+from app.models import FulfilmentStatus, OrderEvent, PaymentStatus, Product
 from app.services.catalog import reference_price, stock_state
+from app.services.clock import to_local
 from app.services.money import format_wan, format_yuan
 from app.web.csrf import csrf_token
 
@@ -58,6 +60,19 @@ def format_quantity(value: Decimal | int | None) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
+def local_datetime(value: datetime | None, fmt: str = "medium") -> str:
+    """An aware UTC time as the clock in Zhoushan shows it."""
+    if value is None:
+        return ""
+    return format_datetime(to_local(value), fmt)
+
+
+def event_label(event: OrderEvent) -> str:
+    """An order timeline entry in words: the state one of its two machines moved to."""
+    states = FulfilmentStatus if event.machine == "status" else PaymentStatus
+    return str(states(event.to_state).label)
+
+
 def url_with(**changes) -> str:
     """The current URL with some query arguments changed (pagination, sort links).
 
@@ -97,6 +112,8 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(format_wan, "wan")
     app.add_template_filter(format_quantity, "qty")
     app.add_template_filter(localized, "loc")
+    app.add_template_filter(local_datetime, "local_dt")
+    app.add_template_global(event_label)
     app.add_template_global(url_with)
     app.add_template_global(reference_price)
     app.add_template_global(stock_state)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from flask import abort, flash, request
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms.fields.choices import SelectChoice
@@ -58,3 +59,25 @@ def form_status(form: FlaskForm) -> int:
 def options(pairs) -> list[SelectChoice]:
     """Select choices from (value, label) pairs (WTForms 3.4 drops plain tuples)."""
     return [SelectChoice(value, label) for value, label in pairs]
+
+
+def commit_or_flash(change: Callable[[], Any], success: str) -> bool:
+    """For one-button actions: run `change` and commit, flashing success or why it was refused
+    (then nothing of it is kept)."""
+    try:
+        change()
+        db.session.commit()
+    except DomainError as error:
+        db.session.rollback()
+        flash(str(error.message), "danger")
+        return False
+    flash(success, "success")
+    return True
+
+
+def requested_page() -> int:
+    """?page= as a page number; anything else is a 400 with a message, not page 1."""
+    raw = request.args.get("page", "1")
+    if not (raw.isascii() and raw.isdigit()) or not 0 < int(raw) <= 100_000:
+        abort(400, description=_l("Page numbers start at 1."))
+    return int(raw)

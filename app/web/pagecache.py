@@ -169,8 +169,16 @@ def _query_value(value: str) -> str:
     return quote_plus(value, safe="!$'()*,/:;?@")
 
 
+def csrf_slot() -> Markup:
+    """For forms inside shared content: a marker that `respond` replaces with the viewer's
+    CSRF token, so the form works while the content stays the same for everyone."""
+    return _slot("csrf")
+
+
 def respond(page: Fragment):
     pieces = Skeleton.for_request()
+    if _slot("csrf") in page.html:
+        page = Fragment(page.html.replace(_slot("csrf"), csrf_token()), page.title, page.status)
     values = _slot_values(page)
     # Even indexes are literal HTML, odd ones slot names (re.split with one group).
     html = "".join(piece if i % 2 == 0 else values[piece] for i, piece in enumerate(pieces))
@@ -211,3 +219,4 @@ def init_app(app: Flask) -> None:
     catalog_changed.connect(_start_new_generation, weak=False)
     app.context_processor(layout_context)
     app.add_template_global(render_flashes, "flashes")
+    app.add_template_global(csrf_slot)
