@@ -9,8 +9,11 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlencode
 
+import qrcode
 from flask import Flask, current_app, request, url_for
 from flask_babel import format_datetime, get_locale
+from markupsafe import Markup, escape
+from qrcode.image.svg import SvgPathImage
 
 from app.models import FulfilmentStatus, OrderEvent, PaymentStatus, Product
 from app.services.catalog import reference_price, stock_state
@@ -73,6 +76,18 @@ def event_label(event: OrderEvent) -> str:
     return str(states(event.to_state).label)
 
 
+@lru_cache(maxsize=256)
+def qr_svg(text: str) -> Markup:
+    """A QR code as inline SVG (no image request, nothing from outside the app)."""
+    image = qrcode.make(text, image_factory=SvgPathImage, border=2)
+    svg = image.to_string(encoding="unicode")
+    # Sized by CSS, not millimetres; labelled for screen readers.
+    svg = svg.replace('width="', 'data-width="', 1).replace('height="', 'data-height="', 1)
+    return Markup(
+        svg.replace("<svg ", f'<svg class="qr" role="img" aria-label="{escape(text)}" ', 1)
+    )
+
+
 def url_with(**changes) -> str:
     """The current URL with some query arguments changed (pagination, sort links).
 
@@ -114,6 +129,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(localized, "loc")
     app.add_template_filter(local_datetime, "local_dt")
     app.add_template_global(event_label)
+    app.add_template_global(qr_svg)
     app.add_template_global(url_with)
     app.add_template_global(reference_price)
     app.add_template_global(stock_state)

@@ -126,3 +126,12 @@ def test_my_orders_refuses_a_bad_page_number(client, make, actions):
     response = client.get("/orders?page=abc")
     assert response.status_code == 400
     assert "页码从 1 开始" in page_text(response)
+
+
+def test_the_order_page_shows_a_qr_code_the_counter_can_scan(client, make, actions):
+    buyer = make.user(roles={Role.STAFF})
+    order = make.order(buyer=buyer)
+    actions.login_as(buyer)
+    html = client.get(f"/orders/{order.id}").get_data(as_text=True)
+    assert f'<svg class="qr" role="img" aria-label="{order.number}"' in html
+    assert "<path" in html
