@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from app.models import (
     Category,
+    DeliveryPlace,
     Organization,
     OrgKind,
     PriceTier,
@@ -108,6 +109,11 @@ class Builders:
                 PriceTier(min_quantity=Decimal(q), unit_price_fen=p) for q, p in tiers
             ]
         return self._add(product)
+
+    def delivery_place(self, **overrides) -> DeliveryPlace:
+        n = next(_numbers)
+        values = {"building_zh": "市行政中心主楼", "room": f"{n}", **overrides}
+        return self._add(DeliveryPlace(**values))
 
     def order(self, buyer=None, quantity="1", **product_overrides):
         """A placed order (pickup, pay at the counter) of one product for `buyer`."""

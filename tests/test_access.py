@@ -39,6 +39,7 @@ def real_url(rule, make, user=None) -> str:
         "product_id": lambda: make.product().id,
         "order_id": lambda: make.order(buyer=user).id,
         "action": lambda: "ready",
+        "place_id": lambda: make.delivery_place().id,
     }
     missing = rule.arguments - builders.keys()
     if missing:

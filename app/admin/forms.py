@@ -91,6 +91,12 @@ class OrganizationForm(FlaskForm):
     active = BooleanField(_l("Active"), default=True)
 
 
+class DeliveryPlaceForm(FlaskForm):
+    building_zh = StringField(_l("Building"), validators=[_required, Length(max=64)])
+    room = StringField(_l("Room"), validators=[_required, Length(max=32)])
+    active = BooleanField(_l("Active"), default=True)
+
+
 class RegionForm(FlaskForm):
     code = StringField(_l("Code"), validators=[_required, Length(max=32)])
     name_zh = StringField(_l("Name (Chinese)"), validators=[_required, Length(max=64)])

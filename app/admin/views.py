@@ -6,10 +6,16 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from app.admin.forms import OrganizationForm, RegionForm, UserFilterForm, UserForm
+from app.admin.forms import (
+    DeliveryPlaceForm,
+    OrganizationForm,
+    RegionForm,
+    UserFilterForm,
+    UserForm,
+)
 from app.extensions import db
 from app.models import OrgKind, Region, RegionKind, Role, SupplierType
-from app.services import accounts, organizations
+from app.services import accounts, delivery, organizations
 from app.services.clock import utcnow
 from app.services.errors import NotFound
 from app.services.organizations import OrganizationData
@@ -170,6 +176,34 @@ def edit_organization(org_id: int | None = None):
     if org is not None:
         form.code.data = org.code
     return render_template("admin/organization_form.html", form=form, org=org), form_status(form)
+
+
+@bp.route("/delivery-places", methods=["GET", "POST"])
+@bp.route("/delivery-places/<int:place_id>", methods=["GET", "POST"])
+@admin_only
+def delivery_places(place_id: int | None = None):
+    """The offices the counter delivers to: the list, and a form to add or change one."""
+    place = delivery.get_place(db.session, place_id) if place_id else None
+    form = DeliveryPlaceForm(obj=place)
+    if form.validate_on_submit():
+        outcome = commit_form(
+            form,
+            lambda: delivery.save_place(
+                db.session,
+                current_user,
+                place,
+                building_zh=form.building_zh.data,
+                room=form.room.data,
+                active=form.active.data,
+            ),
+        )
+        if outcome.ok:
+            flash(_("%(place)s saved.", place=outcome.value.address), "success")
+            return redirect(url_for("admin.delivery_places"))
+    places = delivery.all_places(db.session)
+    return render_template(
+        "admin/delivery_places.html", form=form, place=place, places=places
+    ), form_status(form)
 
 
 @bp.get("/regions")

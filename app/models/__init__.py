@@ -13,6 +13,7 @@ from app.models.catalog import (
 )
 from app.models.orders import (
     CartLine,
+    DeliveryPlace,
     Fulfilment,
     FulfilmentStatus,
     Order,
@@ -28,6 +29,7 @@ __all__ = [
     "CartLine",
     "Category",
     "ContentUnit",
+    "DeliveryPlace",
     "Fulfilment",
     "FulfilmentStatus",
     "Order",

@@ -69,10 +69,31 @@ class PaymentMethod(enum.StrEnum):
 
 class Fulfilment(enum.StrEnum):
     COUNTER_PICKUP = "counter_pickup"
+    OFFICE_DELIVERY = "office_delivery"
 
     @property
     def label(self):
-        return {Fulfilment.COUNTER_PICKUP: _l("Pick up at the Dazhou produce counter")}[self]
+        return {
+            Fulfilment.COUNTER_PICKUP: _l("Pick up at the Dazhou produce counter"),
+            Fulfilment.OFFICE_DELIVERY: _l("Delivery to my office"),
+        }[self]
+
+
+class DeliveryPlace(Base):
+    """An office the counter delivers to, from the list the admin keeps."""
+
+    __tablename__ = "delivery_places"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    building_zh: Mapped[str] = mapped_column(sa.String(64))
+    room: Mapped[str] = mapped_column(sa.String(32))
+    active: Mapped[bool] = mapped_column(default=True)
+
+    __table_args__ = (sa.UniqueConstraint("building_zh", "room"),)
+
+    @property
+    def address(self) -> str:
+        return f"{self.building_zh} {self.room}"
 
 
 class Order(Base):
@@ -90,6 +111,9 @@ class Order(Base):
     payment_status: Mapped[PaymentStatus] = mapped_column(str_enum(PaymentStatus))
     payment_method: Mapped[PaymentMethod] = mapped_column(str_enum(PaymentMethod))
     fulfilment: Mapped[Fulfilment] = mapped_column(str_enum(Fulfilment))
+    delivery_place_id: Mapped[int | None] = mapped_column(sa.ForeignKey("delivery_places.id"))
+    #: The address as it was when ordered; renaming a place never moves an old order.
+    delivery_address: Mapped[str] = mapped_column(sa.String(128), default="")
     total_fen: Mapped[int]
     placed_at: Mapped[datetime]
     paid_at: Mapped[datetime | None]

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from app.models import (
     Category,
     ContentUnit,
+    DeliveryPlace,
     Organization,
     OrgKind,
     PriceTier,
@@ -92,6 +93,15 @@ CENTER_ORGANIZATIONS = [
     },
 ]
 
+#: Offices the counter delivers to.
+DELIVERY_PLACES = [
+    ("市行政中心主楼", "501"),
+    ("市行政中心主楼", "812"),
+    ("市行政中心二号楼", "305"),
+    ("市行政中心二号楼", "602"),
+    ("市行政中心三号楼", "208"),
+]
+
 #: (e-mail local part, name, roles, organization code; None = the first Dazhou supplier)
 DEMO_ACCOUNTS = [
     ("staff", "王晓燕", {Role.STAFF}, "DEPT-OFFICE"),
@@ -165,6 +175,12 @@ def seed_demo(session: Session, *, password: str, now: datetime) -> SeedReport:
             session.add(orgs[data["code"]])
             report.count("suppliers")
     session.flush()
+
+    existing_places = set(session.scalars(sa.select(DeliveryPlace.room)))
+    for building, room in DELIVERY_PLACES:
+        if room not in existing_places:
+            session.add(DeliveryPlace(building_zh=building, room=room))
+            report.count("delivery places")
 
     existing_products = set(session.scalars(sa.select(Product.code)))
     for index, data in enumerate(demo_data.PRODUCTS):

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from app.models import (
     CartLine,
+    DeliveryPlace,
     Fulfilment,
     FulfilmentStatus,
     Order,
@@ -113,8 +114,14 @@ def _new_pickup_code() -> str:
     return f"{secrets.randbelow(1_000_000):06d}"
 
 
-def place_order(session: Session, buyer: Actor, now: datetime) -> Order:
-    """Turn the buyer's cart into an order with counter payment and pickup.
+def place_order(
+    session: Session,
+    buyer: Actor,
+    now: datetime,
+    fulfilment: Fulfilment = Fulfilment.COUNTER_PICKUP,
+    delivery_place_id: int | None = None,
+) -> Order:
+    """Turn the buyer's cart into an order, paid at the counter, picked up or delivered.
 
     Prices come from the catalog now, the lines keep a snapshot of them, and the stock is taken
     in this same transaction: if any line cannot be had, nothing is taken and nothing is placed.
@@ -124,6 +131,11 @@ def place_order(session: Session, buyer: Actor, now: datetime) -> Order:
         raise DomainError(_l("Your cart is empty."))
     if not view.can_check_out:
         raise DomainError(_l("Some products in your cart cannot be bought as they are."))
+    place = None
+    if fulfilment == Fulfilment.OFFICE_DELIVERY:
+        place = session.get(DeliveryPlace, delivery_place_id) if delivery_place_id else None
+        if place is None or not place.active:
+            raise DomainError(_l("Choose the office to deliver to."), field="delivery_place_id")
     order = Order(
         number=f"new-{secrets.token_hex(6)}",  # replaced once the id is known, below
         pickup_code=_new_pickup_code(),
@@ -132,7 +144,9 @@ def place_order(session: Session, buyer: Actor, now: datetime) -> Order:
         status=FulfilmentStatus.PLACED,
         payment_status=PaymentStatus.UNPAID,
         payment_method=PaymentMethod.COUNTER,
-        fulfilment=Fulfilment.COUNTER_PICKUP,
+        fulfilment=fulfilment,
+        delivery_place_id=place.id if place else None,
+        delivery_address=place.address if place else "",
         total_fen=0,
         placed_at=now,
     )

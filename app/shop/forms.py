@@ -2,8 +2,11 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import StringField
+from wtforms import RadioField, SelectField, StringField
 from wtforms.validators import DataRequired, Length
+
+from app.models import Fulfilment
+from app.web.forms import options
 
 
 class QuantityForm(FlaskForm):
@@ -18,3 +21,17 @@ class QuantityForm(FlaskForm):
 
 class ActionForm(FlaskForm):
     """A button that changes something: only the CSRF token travels."""
+
+
+class CheckoutForm(FlaskForm):
+    fulfilment = RadioField(
+        _l("Collection"),
+        choices=options((f.value, f.label) for f in Fulfilment),
+        default=Fulfilment.COUNTER_PICKUP.value,
+    )
+    delivery_place_id = SelectField(
+        _l("Deliver to"),
+        coerce=lambda v: int(v) if str(v).isdigit() else 0,
+        choices=[],
+        validate_choice=False,
+    )

@@ -7,13 +7,12 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from app.extensions import db
-from app.models import Role
-from app.services import cart, orders
+from app.models import Fulfilment, Role
+from app.services import cart, delivery, orders
 from app.services.clock import utcnow
-from app.services.errors import DomainError
-from app.shop.forms import ActionForm, QuantityForm
+from app.shop.forms import ActionForm, CheckoutForm, QuantityForm
 from app.web.access import roles_required
-from app.web.forms import commit_or_flash, requested_page
+from app.web.forms import commit_form, commit_or_flash, form_status, options, requested_page
 
 bp = Blueprint("shop", __name__)
 
@@ -75,21 +74,32 @@ def remove_from_cart(product_id: int):
 @buyers_only
 def checkout():
     """Review the order, then place it: pickup at the counter, payment there."""
-    form = ActionForm()
+    form = CheckoutForm()
+    form.delivery_place_id.choices = options(
+        [
+            (0, _("Choose the office")),
+            *((p.id, p.address) for p in delivery.active_places(db.session)),
+        ]
+    )
     view = cart.view(db.session, current_user)
     if form.validate_on_submit():
-        try:
-            order = orders.place_order(db.session, current_user, utcnow())
-            db.session.commit()
-        except DomainError as error:
-            db.session.rollback()
-            flash(str(error.message), "danger")
-            return redirect(url_for("shop.show_cart"), 303)
-        flash(_("Order %(number)s placed.", number=order.number), "success")
-        return redirect(url_for("shop.order_detail", order_id=order.id), 303)
-    if not view.items:
+        outcome = commit_form(
+            form,
+            lambda: orders.place_order(
+                db.session,
+                current_user,
+                utcnow(),
+                fulfilment=Fulfilment(form.fulfilment.data),
+                delivery_place_id=form.delivery_place_id.data or None,
+            ),
+        )
+        if outcome.ok:
+            flash(_("Order %(number)s placed.", number=outcome.value.number), "success")
+            return redirect(url_for("shop.order_detail", order_id=outcome.value.id), 303)
+        view = cart.view(db.session, current_user)
+    elif not view.items:
         return redirect(url_for("shop.show_cart"))
-    return render_template("shop/checkout.html", view=view, form=form)
+    return render_template("shop/checkout.html", view=view, form=form), form_status(form)
 
 
 @bp.get("/orders")
