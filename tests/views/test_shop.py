@@ -135,3 +135,11 @@ def test_the_order_page_shows_a_qr_code_the_counter_can_scan(client, make, actio
     html = client.get(f"/orders/{order.id}").get_data(as_text=True)
     assert f'<svg class="qr" role="img" aria-label="{order.number}"' in html
     assert "<path" in html
+
+
+def test_the_pickup_note_reads_as_one_chinese_paragraph(client, make, actions):
+    buyer = make.user(roles={Role.STAFF})
+    order = make.order(buyer=buyer)
+    actions.login_as(buyer)
+    html = client.get(f"/orders/{order.id}").get_data(as_text=True)
+    assert "出示此取货码。取货时付款。" in html
