@@ -67,16 +67,29 @@ def add(session: Session, buyer: Actor, product_id: int, raw_quantity, now: date
     """Put a product in the cart, or more of it if it is there already."""
     product = _buyable(session, product_id)
     quantity = parse_quantity(raw_quantity, product.unit)
+    if _line(session, buyer.id, product_id) is None:
+        _check_stock(product, quantity)
+        try:
+            with session.begin_nested():
+                line = CartLine(
+                    user_id=buyer.id, product_id=product_id, quantity=quantity, added_at=now
+                )
+                session.add(line)
+            return line
+        except sa.exc.IntegrityError:
+            pass  # added in another tab at the same moment: add to that line below
+    # One UPDATE adds to whatever the line holds when it runs: two tabs adding at once both
+    # count (a read-then-write would lose one). The result is checked, and refused as a whole.
     line = _line(session, buyer.id, product_id)
-    total = quantity + (line.quantity if line else 0)
-    total = parse_quantity(total, product.unit)
-    _check_stock(product, total)
-    if line is None:
-        line = CartLine(user_id=buyer.id, product_id=product_id, quantity=total, added_at=now)
-        session.add(line)
-    else:
-        line.quantity = total
-    session.flush()
+    with session.begin_nested():  # a refused total leaves the line as it was
+        session.execute(
+            sa.update(CartLine)
+            .where(CartLine.id == line.id)
+            .values(quantity=sa.func.round(CartLine.quantity + quantity, 3))
+            .execution_options(synchronize_session=False)
+        )
+        session.refresh(line, ["quantity"])
+        _check_stock(product, parse_quantity(line.quantity, product.unit))
     return line
 
 
