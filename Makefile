@@ -40,7 +40,7 @@ test: setup
 
 lint: setup
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check app tests config.py wsgi.py bench
+	$(BIN)/ruff format --check app tests tools config.py wsgi.py bench
 
 ## Re-extract the interface strings; then translate the new ones in the .po file.
 update-translations: setup

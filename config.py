@@ -52,10 +52,17 @@ class Config:
     #: Staff may register themselves only with an address at one of these domains.
     REGISTRATION_EMAIL_DOMAINS = _env_list("REGISTRATION_EMAIL_DOMAINS", "shanhai.demo")
 
+    #: Without a secret key the shop offers only payment at the counter.
     STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY") or None
-    STRIPE_PUBLISHABLE_KEY = os.environ.get("STRIPE_PUBLISHABLE_KEY") or None
     STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET") or None
+    #: Where the stripe library sends API calls; a local stand-in in tests and demos.
     STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE") or None
+    #: Offered in Checkout, when Stripe has them enabled for the account: card, alipay, wechat_pay.
+    STRIPE_PAYMENT_METHODS = _env_list("STRIPE_PAYMENT_METHODS", "card")
+    STRIPE_TIMEOUT_SECONDS = _env_int("STRIPE_TIMEOUT_SECONDS", 10)
+    STRIPE_NETWORK_RETRIES = _env_int("STRIPE_NETWORK_RETRIES", 1)
+    #: An online order holds its stock this long; unpaid after it, the stock is released.
+    ONLINE_PAYMENT_MINUTES = _env_int("ONLINE_PAYMENT_MINUTES", 45)
 
     PRODUCTS_PER_PAGE = _env_int("PRODUCTS_PER_PAGE", 24)
     ADMIN_ROWS_PER_PAGE = 50
@@ -97,6 +104,10 @@ class TestingConfig(Config):
     REGISTRATION_EMAIL_DOMAINS = ["shanhai.demo"]
     STRIPE_SECRET_KEY = None
     STRIPE_WEBHOOK_SECRET = None
+    STRIPE_API_BASE = None
+    STRIPE_PAYMENT_METHODS = ["card"]
+    STRIPE_NETWORK_RETRIES = 0
+    ONLINE_PAYMENT_MINUTES = 45
     CATALOG_CACHE_SECONDS = 0
     CACHE_TYPE = "NullCache"
     CACHE_NO_NULL_WARNING = True

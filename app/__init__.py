@@ -66,6 +66,7 @@ def configure_proxy(app: Flask) -> None:
 def configure_extensions(app: Flask) -> None:
     from app import models  # noqa: F401  (every model registered before anything queries)
     from app.extensions import babel, cache, csrf, db, limiter, login_manager, migrate
+    from app.services import payments
     from app.web.i18n import select_locale
     from app.web.sqlite import configure_sqlite
 
@@ -78,6 +79,7 @@ def configure_extensions(app: Flask) -> None:
     limiter.init_app(app)
     cache.init_app(app)
     login_manager.init_app(app)
+    payments.init_app(app)
 
 
 class DatabaseIdConverter(IntegerConverter):
@@ -96,12 +98,14 @@ def configure_blueprints(app: Flask) -> None:
     from app.catalog.views import bp as catalog_bp
     from app.counter.views import bp as counter_bp
     from app.shop.views import bp as shop_bp
+    from app.shop.webhooks import bp as webhooks_bp
     from app.web.i18n import bp as i18n_bp
 
     app.register_blueprint(catalog_bp)
     app.register_blueprint(auth_bp, url_prefix="/auth")
     app.register_blueprint(admin_bp, url_prefix="/admin")
     app.register_blueprint(shop_bp)
+    app.register_blueprint(webhooks_bp, url_prefix="/stripe")
     app.register_blueprint(counter_bp, url_prefix="/counter")
     app.register_blueprint(i18n_bp)
 

@@ -1,4 +1,4 @@
-"""Command-line tasks: `flask seed-demo`, `flask create-user`."""
+"""Command-line tasks: `flask seed-demo`, `flask create-user`, `flask release-unpaid-orders`."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 
 from app.extensions import db
-from app.models import Organization, Role
-from app.services import accounts, demo
+from app.models import Order, Organization, Role
+from app.services import accounts, demo, orders, payments
 from app.services.clock import utcnow
 from app.services.errors import DomainError
 
@@ -21,6 +21,7 @@ DEFAULT_DEMO_PASSWORD = "shanhai2026"
 def register(app: Flask) -> None:
     app.cli.add_command(seed_demo_command)
     app.cli.add_command(create_user_command)
+    app.cli.add_command(release_unpaid_orders_command)
 
 
 @click.command("seed-demo")
@@ -93,3 +94,28 @@ def create_user_command(
         db.session.rollback()
         raise click.ClickException(str(error.message)) from error
     click.echo(f"Created {user.email} ({', '.join(roles)}).")
+
+
+@click.command("release-unpaid-orders")
+@with_appcontext
+def release_unpaid_orders_command() -> None:
+    """Cancel online orders not paid in time and give their stock back (run it every minute).
+
+    Each order's Stripe payment page is closed first; an order whose page cannot be closed
+    (Stripe unreachable) keeps its stock until the next run. Exits 1 if any order was left.
+    """
+    now = utcnow()
+    released = left = 0
+    for order_id in orders.overdue_online_orders(db.session, now):
+        order = db.session.get(Order, order_id)
+        try:
+            if orders.release_unpaid(db.session, order, now, payments.gateway()):
+                released += 1
+            db.session.commit()
+        except DomainError as error:
+            db.session.rollback()
+            left += 1
+            click.echo(f"Order {order.number} kept for the next run: {error.message}", err=True)
+    click.echo(f"Released {released} unpaid online order(s); {left} left for the next run.")
+    if left:
+        raise SystemExit(1)

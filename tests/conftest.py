@@ -18,7 +18,9 @@ from sqlalchemy.orm import scoped_session, sessionmaker
 
 from app import create_app
 from app.extensions import db, limiter
+from app.services.payments import StripeGateway
 from tests import helpers
+from tools.stripe_standin import StripeStandIn
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
@@ -141,6 +143,36 @@ class Actions:
 @pytest.fixture
 def actions(app, client):
     return Actions(app, client)
+
+
+STRIPE_WEBHOOK_SECRET = "whsec_test_standin"
+
+
+@pytest.fixture(scope="session")
+def stripe_server():
+    """The local Stripe stand-in (tools/stripe_standin.py) the real stripe library talks to."""
+    server = StripeStandIn().serve()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def stripe_api(app, stripe_server):
+    """Online payment switched on, pointed at the stand-in; its records start empty."""
+    stripe_server.reset()
+    previous = app.extensions["stripe_gateway"]
+    app.extensions["stripe_gateway"] = StripeGateway(
+        {
+            "STRIPE_SECRET_KEY": "sk_test_standin",
+            "STRIPE_WEBHOOK_SECRET": STRIPE_WEBHOOK_SECRET,
+            "STRIPE_API_BASE": stripe_server.base_url,
+            "STRIPE_PAYMENT_METHODS": ["card", "alipay", "wechat_pay"],
+            "STRIPE_NETWORK_RETRIES": 0,
+            "STRIPE_TIMEOUT_SECONDS": 2,
+        }
+    )
+    yield stripe_server
+    app.extensions["stripe_gateway"] = previous
 
 
 @pytest.fixture

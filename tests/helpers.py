@@ -11,6 +11,7 @@ from app.models import (
     DeliveryPlace,
     Organization,
     OrgKind,
+    PaymentMethod,
     PriceTier,
     Product,
     ProductStatus,
@@ -121,6 +122,23 @@ class Builders:
         product = self.product(**product_overrides)
         cart.add(self.session, buyer, product.id, quantity, utcnow())
         order = orders.place_order(self.session, buyer, utcnow())
+        self.session.commit()
+        return order
+
+    def online_order(self, buyer=None, quantities=("1",), due=None, **product_overrides):
+        """A placed order to be paid online (Stripe), one product per quantity given."""
+        buyer = buyer or self.user()
+        now = utcnow()
+        for quantity in quantities:
+            product = self.product(**product_overrides)
+            cart.add(self.session, buyer, product.id, quantity, now)
+        order = orders.place_order(
+            self.session,
+            buyer,
+            now,
+            payment_method=PaymentMethod.STRIPE,
+            payment_due_at=due or now + timedelta(minutes=45),
+        )
         self.session.commit()
         return order
 

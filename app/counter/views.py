@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
 from app.extensions import db
-from app.services import orders
+from app.models import RefundKind
+from app.services import orders, payments
 from app.services.clock import utcnow
-from app.shop.forms import ActionForm
+from app.shop.forms import ActionForm, RefundForm
 from app.web.access import is_safe_next, roles_required
-from app.web.forms import commit_or_flash
+from app.web.forms import commit_or_flash, requested_page
 
 bp = Blueprint("counter", __name__)
 
@@ -53,3 +54,45 @@ def act(order_id: int, action: str):
         )
     back = request.form.get("back")
     return redirect(back if is_safe_next(back) else url_for("counter.index"), 303)
+
+
+@bp.post("/orders/<int:order_id>/refund")
+@counter_only
+def refund(order_id: int):
+    """Refund the ticked lines of a paid order (all that remain if none is ticked)."""
+    order = orders.get_order(db.session, order_id, current_user)
+    form = RefundForm()
+    if form.validate():
+        commit_or_flash(
+            lambda: orders.refund(
+                db.session,
+                order,
+                current_user,
+                utcnow(),
+                payments.gateway(),
+                line_ids=form.line_ids.data or None,
+                reason=form.reason.data,
+            ),
+            _("Refund for order %(number)s recorded.", number=order.number),
+        )
+    else:
+        for errors in form.errors.values():
+            flash(str(errors[0]), "danger")
+    return redirect(url_for("shop.order_detail", order_id=order_id), 303)
+
+
+@bp.get("/refunds")
+@counter_only
+def refunds():
+    """Every refund, newest first; late online payments refunded automatically can be picked out."""
+    late_only = request.args.get("kind") == RefundKind.LATE_PAYMENT.value
+    return render_template(
+        "counter/refunds.html",
+        page=orders.refunds(
+            db.session,
+            requested_page(),
+            current_app.config["ADMIN_ROWS_PER_PAGE"],
+            RefundKind.LATE_PAYMENT if late_only else None,
+        ),
+        late_only=late_only,
+    )

@@ -21,6 +21,9 @@ from app.models.orders import (
     OrderLine,
     PaymentMethod,
     PaymentStatus,
+    Refund,
+    RefundKind,
+    StripeEvent,
 )
 from app.models.organizations import Organization, OrgKind, Region, RegionKind, SupplierType
 
@@ -42,11 +45,14 @@ __all__ = [
     "PriceTier",
     "Product",
     "ProductStatus",
+    "Refund",
+    "RefundKind",
     "Region",
     "RegionKind",
     "Role",
     "StockMovement",
     "StockReason",
+    "StripeEvent",
     "SupplierType",
     "Unit",
     "User",

@@ -70,6 +70,13 @@ def local_datetime(value: datetime | None, fmt: str = "medium") -> str:
     return format_datetime(to_local(value), fmt)
 
 
+def note_text(note: str) -> str:
+    """A timeline note or refund reason: the system's translated, a person's as written."""
+    from app.services.orders import SYSTEM_NOTES
+
+    return str(SYSTEM_NOTES.get(note, note))
+
+
 def event_label(event: OrderEvent) -> str:
     """An order timeline entry in words: the state one of its two machines moved to."""
     states = FulfilmentStatus if event.machine == "status" else PaymentStatus
@@ -129,6 +136,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(localized, "loc")
     app.add_template_filter(local_datetime, "local_dt")
     app.add_template_global(event_label)
+    app.add_template_filter(note_text, "note")
     app.add_template_global(qr_svg)
     app.add_template_global(url_with)
     app.add_template_global(reference_price)
