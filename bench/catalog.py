@@ -76,7 +76,12 @@ AIM_LIST_RATIO = 0.35
 AIM_SEARCH_RATIO = 0.25
 AIM_P99_MS = 50.0
 
-GUNICORN_SETTINGS = ["--workers", "2", "--worker-class", "sync", "--log-level", "warning"]
+# Two servers run side by side: without --no-control-socket (gunicorn 27) both would claim
+# ~/.gunicorn/gunicorn.ctl.
+GUNICORN_SETTINGS = [
+    *("--workers", "2", "--worker-class", "sync", "--log-level", "warning"),
+    "--no-control-socket",
+]
 
 # --------------------------------------------------------------------------------------------
 # Generated catalog: origin + quality word + food, in the category the food belongs to.
