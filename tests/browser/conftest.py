@@ -24,6 +24,7 @@ from app import create_app
 from app.extensions import db
 from app.services.clock import utcnow
 from app.services.demo import DEMO_ACCOUNTS, DEMO_EMAIL_DOMAIN, seed_demo
+from tools.stripe_standin import StripeStandIn
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,9 +62,20 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> pytes
     return report
 
 
+STRIPE_WEBHOOK_SECRET = "whsec_browser_standin"
+
+
 @pytest.fixture(scope="session")
-def live_server(tmp_path_factory) -> Iterator[str]:
-    """The base URL of the app served with the demo data."""
+def stripe_standin() -> Iterator[StripeStandIn]:
+    """The Stripe stand-in with its hosted payment page; it sends webhooks to the live server."""
+    standin = StripeStandIn(webhook_secret=STRIPE_WEBHOOK_SECRET).serve()
+    yield standin
+    standin.close()
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory, stripe_standin) -> Iterator[str]:
+    """The base URL of the app served with the demo data, online payment on the stand-in."""
     database = tmp_path_factory.mktemp("browser") / "browser.sqlite3"
     app = create_app(
         "testing",
@@ -75,6 +87,10 @@ def live_server(tmp_path_factory) -> Iterator[str]:
         # rest of the suite (NullCache) exercises only in test_pagecache.py.
         CACHE_TYPE="SimpleCache",
         CATALOG_CACHE_SECONDS=30,
+        STRIPE_SECRET_KEY="sk_test_browser",
+        STRIPE_WEBHOOK_SECRET=STRIPE_WEBHOOK_SECRET,
+        STRIPE_API_BASE=stripe_standin.base_url,
+        STRIPE_PAYMENT_METHODS=["card", "alipay", "wechat_pay"],
     )
     with app.app_context():
         upgrade()
@@ -83,6 +99,7 @@ def live_server(tmp_path_factory) -> Iterator[str]:
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
     thread.start()
+    stripe_standin.webhook_url = f"http://127.0.0.1:{server.server_port}/stripe/webhook"
     try:
         yield f"http://127.0.0.1:{server.server_port}"
     finally:

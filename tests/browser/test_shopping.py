@@ -201,3 +201,41 @@ def test_on_a_phone_the_cart_and_the_order_page_fit_the_screen_without_sideways_
     expect(page.locator("main .pickup-code .display-5")).to_be_in_viewport()
     assert_no_sideways_scrolling(page, PHONE)
     screenshot(page, f"order-{PHONE}")
+
+
+def test_staff_pays_online_on_stripe_and_comes_back_to_a_paid_order(
+    page, new_page, log_in_as, stripe_standin
+):
+    log_in_as(page, "staff")
+    empty_the_cart(page)
+    add_to_cart(page, "wyczy", RAPESEED_OIL, 1)
+    page.goto("/cart")
+    total = page.locator("main").get_by_text(re.compile(r"^合计")).locator(".price").inner_text()
+
+    page.locator("main").get_by_role("link", name="去结算", exact=True).click()
+    page.get_by_label("线上支付（银行卡、支付宝、微信支付）").check()
+    page.locator("main").get_by_role("button", name="提交订单", exact=True).click()
+
+    # Stripe's hosted page (the stand-in's) asks for exactly the order's total.
+    expect(page).to_have_url(re.compile(re.escape(stripe_standin.base_url) + r"/pay/cs_"))
+    expect(page.locator("h1")).to_have_text(total)
+    page.get_by_role("button", name="Pay 支付").click()
+
+    # Back on the shop: the return page has asked Stripe and shows the order paid.
+    expect(heading(page)).to_have_text(re.compile(r"^订单 \S+$"))
+    number = heading(page).inner_text().removeprefix("订单").strip()
+    expect(alert(page).filter(has_text="已收到付款")).to_be_visible()
+    expect(order_badges(page)).to_have_text(["已下单", "已付款"])
+    expect(page.locator("main .pickup-code .display-5")).to_have_text(PICKUP_CODE)
+
+    # Stripe's webhook follows a second later and changes nothing more: one "paid" on the
+    # timeline. The clerk sees the order to prepare, paid, with no payment to take.
+    clerk = new_page()
+    log_in_as(clerk, "clerk")
+    clerk.goto("/counter/")
+    card = clerk.locator("main li").filter(has=clerk.get_by_role("link", name=number, exact=True))
+    expect(card.locator(".badge")).to_have_text(["已下单", "已付款"])
+    expect(card.get_by_role("button", name="已收款", exact=True)).to_have_count(0)
+    page.wait_for_timeout(1500)
+    page.reload()
+    expect(page.locator("main ol.timeline li").filter(has_text="已付款")).to_have_count(1)
