@@ -71,7 +71,7 @@ STATUS_MOVES = {
 #: any other note is a person's own words (a refund's reason) and shown as written.
 SYSTEM_NOTES = {
     "not_paid_in_time": _l("Not paid in time"),
-    "paid_online": _l("Paid online"),
+    "paid_online": _l("through Stripe"),
     "pay_at_counter_instead": _l("Will pay at the counter instead"),
     "refunded_in_stripe": _l("Refunded in Stripe"),
     "late_payment_refunded": _l("A late payment was refunded automatically"),
