@@ -31,8 +31,6 @@ import re
 import secrets
 import shlex
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -54,6 +52,14 @@ if str(ROOT) not in sys.path:
 
 import sqlalchemy as sa  # noqa: E402
 from flask_migrate import upgrade  # noqa: E402
+from serving import (  # noqa: E402  (bench/ is on sys.path when run as a script)
+    GUNICORN_SETTINGS,
+    free_port,
+    git_state,
+    gunicorn_command,
+    shown_command,
+    stop,
+)
 
 from app import create_app  # noqa: E402
 from app.extensions import db  # noqa: E402
@@ -76,12 +82,6 @@ AIM_LIST_RATIO = 0.35
 AIM_SEARCH_RATIO = 0.25
 AIM_P99_MS = 50.0
 
-# Two servers run side by side: without --no-control-socket (gunicorn 27) both would claim
-# ~/.gunicorn/gunicorn.ctl.
-GUNICORN_SETTINGS = [
-    *("--workers", "2", "--worker-class", "sync", "--log-level", "warning"),
-    "--no-control-socket",
-]
 
 # --------------------------------------------------------------------------------------------
 # Generated catalog: origin + quality word + food, in the category the food belongs to.
@@ -356,12 +356,6 @@ def bench_database(database_url: str | None, workdir: Path):
 # Servers
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def server_env(database_url: str, cache_seconds: int | None) -> dict[str, str]:
     env = dict(os.environ)
     # Settings injected from the environment would differ from the command we print.
@@ -375,21 +369,6 @@ def server_env(database_url: str, cache_seconds: int | None) -> dict[str, str]:
     if cache_seconds is not None:
         env["CATALOG_CACHE_SECONDS"] = str(cache_seconds)
     return env
-
-
-def gunicorn_command(target: str, port: int) -> list[str]:
-    # Without --access-logfile gunicorn keeps no access log, so no log writes are timed.
-    return [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        *GUNICORN_SETTINGS,
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--chdir",
-        str(ROOT),
-        target,
-    ]
 
 
 @contextlib.contextmanager
@@ -417,17 +396,6 @@ def wait_until_ready(process: subprocess.Popen, port: int, path: str, log: Path)
                 return
         time.sleep(0.2)
     raise SystemExit(f"gunicorn did not answer on port {port} within 60 s:\n{log.read_text()}")
-
-
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=5)
 
 
 # --------------------------------------------------------------------------------------------
@@ -706,21 +674,6 @@ def table(rows: list[dict]) -> str:
             f"{sql:>6}  {aim_text}"
         )
     return "\n".join(lines)
-
-
-def shown_command() -> str:
-    python = Path(sys.executable)
-    with contextlib.suppress(ValueError):
-        python = python.relative_to(Path.cwd())
-    return shlex.join([str(python), *sys.argv])
-
-
-def git_state() -> dict:
-    def git(*args: str) -> str:
-        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
-        return done.stdout.strip()
-
-    return {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain"))}
 
 
 # --------------------------------------------------------------------------------------------

@@ -37,8 +37,6 @@ import random
 import re
 import secrets
 import shlex
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -58,6 +56,14 @@ if str(ROOT) not in sys.path:
 
 import sqlalchemy as sa  # noqa: E402
 from flask_migrate import upgrade  # noqa: E402
+from serving import (  # noqa: E402  (bench/ is on sys.path when run as a script)
+    GUNICORN_SETTINGS,
+    free_port,
+    git_state,
+    gunicorn_command,
+    shown_command,
+    stop,
+)
 from werkzeug.security import generate_password_hash  # noqa: E402
 
 from app import create_app  # noqa: E402
@@ -98,16 +104,6 @@ SCARCE = ("大竹醪糟（限量）", "Dazhu Fermented Rice (limited)", Unit.BOX
 #: How often a buyer reaches for the scarce product while it lasts.
 SCARCE_SHARE = 0.25
 
-GUNICORN_SETTINGS = [
-    "--workers",
-    "2",
-    "--worker-class",
-    "sync",
-    "--log-level",
-    "warning",
-    # Two servers at once would share (and each remove) the default ~/.gunicorn socket.
-    "--no-control-socket",
-]
 
 # --------------------------------------------------------------------------------------------
 # Database
@@ -327,12 +323,6 @@ def duplicate_pickup_codes(url: str) -> int:
 # Servers
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def server_env(database_url: str) -> dict[str, str]:
     env = dict(os.environ)
     # Settings injected from the environment would differ from the command we print.
@@ -347,21 +337,6 @@ def server_env(database_url: str) -> dict[str, str]:
         LOGIN_RATE_LIMIT="1000 per minute",
     )
     return env
-
-
-def gunicorn_command(target: str, port: int) -> list[str]:
-    # Without --access-logfile gunicorn keeps no access log, so no log writes are timed.
-    return [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        *GUNICORN_SETTINGS,
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--chdir",
-        str(ROOT),
-        target,
-    ]
 
 
 @contextlib.contextmanager
@@ -389,17 +364,6 @@ def wait_until_ready(process: subprocess.Popen, port: int, path: str, log: Path)
                 return
         time.sleep(0.2)
     raise SystemExit(f"gunicorn did not answer on port {port} within 60 s:\n{log.read_text()}")
-
-
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=5)
 
 
 # --------------------------------------------------------------------------------------------
@@ -641,21 +605,6 @@ def merged(runs: list[Run]) -> dict:
         ],
         "problems": [problem for run in runs for problem in run.problems][:20],
     }
-
-
-def shown_command() -> str:
-    python = Path(sys.executable)
-    with contextlib.suppress(ValueError):
-        python = python.relative_to(Path.cwd())
-    return shlex.join([str(python), *sys.argv])
-
-
-def git_state() -> dict:
-    def git(*args: str) -> str:
-        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
-        return done.stdout.strip()
-
-    return {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain"))}
 
 
 # --------------------------------------------------------------------------------------------
