@@ -64,6 +64,30 @@ class Config:
     #: An online order holds its stock this long; unpaid after it, the stock is released.
     ONLINE_PAYMENT_MINUTES = _env_int("ONLINE_PAYMENT_MINUTES", 45)
 
+    #: Canteen bulk orders above this total (in fen) need the canteen manager's approval.
+    CANTEEN_APPROVAL_THRESHOLD_FEN = _env_int("CANTEEN_APPROVAL_THRESHOLD_FEN", 500_000)
+    #: At goods-in, a received quantity more than this percentage above the ordered one needs
+    #: a reason (weights differ; a tenth more is ordinary, twice as much is a typo).
+    GOODS_IN_TOLERANCE_PERCENT = _env_int("GOODS_IN_TOLERANCE_PERCENT", 10)
+    #: Uploaded order sheets above this size are refused before they are read.
+    ORDER_SHEET_MAX_BYTES = _env_int("ORDER_SHEET_MAX_BYTES", 2 * 1024 * 1024)
+    ORDER_SHEET_MAX_ROWS = _env_int("ORDER_SHEET_MAX_ROWS", 2000)
+
+    #: E-mail. Without MAIL_SERVER messages stay in the outbox (/admin/outbox) unsent.
+    MAIL_SERVER = os.environ.get("MAIL_SERVER") or None
+    MAIL_PORT = _env_int("MAIL_PORT", 25)
+    MAIL_USE_TLS = os.environ.get("MAIL_USE_TLS", "0") == "1"
+    MAIL_USERNAME = os.environ.get("MAIL_USERNAME") or None
+    MAIL_PASSWORD = os.environ.get("MAIL_PASSWORD") or None
+    MAIL_DEFAULT_SENDER = os.environ.get("MAIL_DEFAULT_SENDER", "noreply@shanhai.demo")
+    MAIL_TIMEOUT_SECONDS = _env_int("MAIL_TIMEOUT_SECONDS", 10)
+    #: Put in front of links in e-mails: the address people reach the shop at.
+    SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:5000")
+
+    #: A font with Chinese glyphs for PDF invoices (TrueType/OpenType, or a .ttc collection).
+    #: Empty: the first of app.services.pdf.FONT_CANDIDATES found on the machine.
+    PDF_FONT_PATH = os.environ.get("PDF_FONT_PATH") or None
+
     PRODUCTS_PER_PAGE = _env_int("PRODUCTS_PER_PAGE", 24)
     ADMIN_ROWS_PER_PAGE = 50
     #: Seconds a rendered catalog page (the part that is the same for every buyer) is reused.
@@ -108,6 +132,10 @@ class TestingConfig(Config):
     STRIPE_PAYMENT_METHODS = ["card"]
     STRIPE_NETWORK_RETRIES = 0
     ONLINE_PAYMENT_MINUTES = 45
+    CANTEEN_APPROVAL_THRESHOLD_FEN = 500_000
+    GOODS_IN_TOLERANCE_PERCENT = 10
+    MAIL_SERVER = None
+    SITE_URL = "http://shanhai.test"
     CATALOG_CACHE_SECONDS = 0
     CACHE_TYPE = "NullCache"
     CACHE_NO_NULL_WARNING = True

@@ -1,6 +1,19 @@
 """All models, imported here so that Alembic and the app see the whole schema."""
 
 from app.models.accounts import BULK_ROLES, Role, User, UserRole
+from app.models.canteen import (
+    BankPayment,
+    BulkOrder,
+    BulkOrderEvent,
+    BulkOrderLine,
+    BulkOrderStatus,
+    DeliveryStatus,
+    Invoice,
+    InvoiceKind,
+    InvoiceLine,
+    InvoiceSequence,
+    SupplierDelivery,
+)
 from app.models.catalog import (
     Category,
     ContentUnit,
@@ -11,6 +24,7 @@ from app.models.catalog import (
     StockReason,
     Unit,
 )
+from app.models.notifications import Notification, OutboxMessage
 from app.models.orders import (
     CartLine,
     DeliveryPlace,
@@ -29,17 +43,29 @@ from app.models.organizations import Organization, OrgKind, Region, RegionKind, 
 
 __all__ = [
     "BULK_ROLES",
+    "BankPayment",
+    "BulkOrder",
+    "BulkOrderEvent",
+    "BulkOrderLine",
+    "BulkOrderStatus",
     "CartLine",
     "Category",
     "ContentUnit",
     "DeliveryPlace",
+    "DeliveryStatus",
     "Fulfilment",
     "FulfilmentStatus",
+    "Invoice",
+    "InvoiceKind",
+    "InvoiceLine",
+    "InvoiceSequence",
+    "Notification",
     "Order",
     "OrderEvent",
     "OrderLine",
     "OrgKind",
     "Organization",
+    "OutboxMessage",
     "PaymentMethod",
     "PaymentStatus",
     "PriceTier",
@@ -53,6 +79,7 @@ __all__ = [
     "StockMovement",
     "StockReason",
     "StripeEvent",
+    "SupplierDelivery",
     "SupplierType",
     "Unit",
     "User",

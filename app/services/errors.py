@@ -24,3 +24,14 @@ class NotFound(DomainError):
 
 class PermissionDenied(DomainError):
     status_code = 403
+
+
+class LineErrors(DomainError):
+    """Several lines of a sheet or order refused at once: {key: message}, where the key is what
+    the caller numbered them by (a product id, an order line id, a line of an uploaded file)."""
+
+    def __init__(self, errors, message=None):
+        from flask_babel import lazy_gettext as _l
+
+        super().__init__(message or _l("Some lines need correcting; see the messages beside them."))
+        self.errors = dict(errors)
