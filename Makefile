@@ -7,7 +7,7 @@ FLASK := $(BIN)/flask --app app
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run setup db test lint translations update-translations browser-deps bench clean
+.PHONY: run setup db fonts test lint translations update-translations browser-deps bench clean
 
 ## Virtualenv with the pinned packages; rebuilt when the requirements change.
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -26,7 +26,15 @@ db: setup
 	$(FLASK) db upgrade
 	$(FLASK) seed-demo
 
-run: db
+## A Chinese font for PDF invoices (Debian's fonts-noto-cjk), installed when missing and root;
+## otherwise a note: the app still runs, and the invoice PDF answers 503 saying what to install.
+fonts:
+	@fc-list :lang=zh 2>/dev/null | grep -q . || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-noto-cjk; \
+		else echo "Note: no Chinese font found; PDF invoices need fonts-noto-cjk (or PDF_FONT_PATH)."; fi; }
+
+run: db fonts
 	@echo "Serving 山海集 on http://$(HOST):$(PORT)  (Ctrl-C stops it)"
 	$(FLASK) run --host $(HOST) --port $(PORT)
 

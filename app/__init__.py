@@ -95,10 +95,14 @@ def configure_blueprints(app: Flask) -> None:
     app.url_map.converters["int"] = DatabaseIdConverter
     from app.admin.views import bp as admin_bp
     from app.auth.views import bp as auth_bp
+    from app.canteen.views import bp as canteen_bp
     from app.catalog.views import bp as catalog_bp
     from app.counter.views import bp as counter_bp
+    from app.inbox.views import bp as inbox_bp
+    from app.invoices.views import bp as invoices_bp
     from app.shop.views import bp as shop_bp
     from app.shop.webhooks import bp as webhooks_bp
+    from app.supplier.views import bp as supplier_bp
     from app.web.i18n import bp as i18n_bp
 
     app.register_blueprint(catalog_bp)
@@ -107,17 +111,22 @@ def configure_blueprints(app: Flask) -> None:
     app.register_blueprint(shop_bp)
     app.register_blueprint(webhooks_bp, url_prefix="/stripe")
     app.register_blueprint(counter_bp, url_prefix="/counter")
+    app.register_blueprint(canteen_bp, url_prefix="/canteen")
+    app.register_blueprint(supplier_bp, url_prefix="/supplier")
+    app.register_blueprint(invoices_bp, url_prefix="/invoices")
+    app.register_blueprint(inbox_bp)
     app.register_blueprint(i18n_bp)
 
 
 def configure_web(app: Flask) -> None:
-    from app.web import access, errors, filters, guards, pagecache
+    from app.web import access, errors, filters, guards, mail, pagecache
 
     access.init_app(app)
     pagecache.init_app(app)
     guards.init_app(app)
     errors.init_app(app)
     filters.init_app(app)
+    mail.init_app(app)
 
 
 def configure_cli(app: Flask) -> None:

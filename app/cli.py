@@ -1,4 +1,4 @@
-"""Command-line tasks: `flask seed-demo`, `flask create-user`, `flask release-unpaid-orders`."""
+"""Command-line tasks: `flask seed-demo`, `create-user`, `release-unpaid-orders`, `send-mail`."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from flask.cli import with_appcontext
 
 from app.extensions import db
 from app.models import Order, Organization, Role
-from app.services import accounts, demo, orders, payments
+from app.services import accounts, demo, notify, orders, payments
 from app.services.clock import utcnow
 from app.services.errors import DomainError
 
@@ -22,6 +22,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(seed_demo_command)
     app.cli.add_command(create_user_command)
     app.cli.add_command(release_unpaid_orders_command)
+    app.cli.add_command(send_mail_command)
 
 
 @click.command("seed-demo")
@@ -119,3 +120,14 @@ def release_unpaid_orders_command() -> None:
     click.echo(f"Released {released} unpaid online order(s); {left} left for the next run.")
     if left:
         raise SystemExit(1)
+
+
+@click.command("send-mail")
+@with_appcontext
+def send_mail_command() -> None:
+    """Send the e-mails waiting in the outbox (schedule it, e.g. every minute, as a retry)."""
+    settings = notify.MailSettings.from_config(current_app.config)
+    if settings is None:
+        raise click.ClickException("MAIL_SERVER is not set: messages stay in /admin/outbox.")
+    sent = notify.deliver(db.session, settings, utcnow(), limit=1000)
+    click.echo(f"Sent {sent} message(s).")

@@ -3,14 +3,35 @@
 from __future__ import annotations
 
 import itertools
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
+from typing import TypeVar
 
+import pytest
+import sqlalchemy as sa
+from flask_babel import force_locale
+from sqlalchemy.orm import Session
+from werkzeug.security import generate_password_hash
+
+from app.extensions import db
 from app.models import (
+    BankPayment,
+    BulkOrder,
+    BulkOrderEvent,
+    BulkOrderLine,
     Category,
     DeliveryPlace,
+    Invoice,
+    InvoiceLine,
+    InvoiceSequence,
+    Notification,
     Organization,
     OrgKind,
+    OutboxMessage,
     PaymentMethod,
     PriceTier,
     Product,
@@ -18,14 +39,46 @@ from app.models import (
     Region,
     RegionKind,
     Role,
+    SupplierDelivery,
     SupplierType,
     Unit,
+    User,
+    UserRole,
 )
 from app.services import accounts, cart, orders
-from app.services.clock import utcnow
+from app.services import canteen as bulk
+from app.services.clock import local_date, utcnow
 
 PASSWORD = "correct-horse-9"
+T = TypeVar("T")
+
+
+def cheap_password_hash(password: str) -> str:
+    """A quick hash, for tests that make many users and log none of them in:
+    monkeypatch.setattr(accounts, "generate_password_hash", cheap_password_hash)."""
+    return generate_password_hash(password, method="pbkdf2:sha256:1")
+
+
 _numbers = itertools.count(1)
+
+
+@dataclass
+class CanteenWorld:
+    """A canteen with its buyer and manager, and two suppliers, each with a seller."""
+
+    canteen: Organization
+    buyer: User
+    manager: User
+    supplier_a: Organization
+    seller_a: User
+    supplier_b: Organization
+    seller_b: User
+    #: Supplier A, by the kg in cases of 5: 21.50 from 20 kg, 19.99 from 40 kg; 2 days' notice.
+    bacon: Product
+    #: Supplier A, boxes in cases of 10: 45.80, 42.00 from 100 boxes; 3 days' notice.
+    mushrooms: Product
+    #: Supplier B, bags in cases of 5: 128.00 from 5 bags; 5 days' notice.
+    tea: Product
 
 
 class Builders:
@@ -157,3 +210,191 @@ class Builders:
             setattr(user, key, value)
         self.session.commit()
         return user
+
+    # --- canteen bulk procurement --------------------------------------------------------------
+
+    def canteen(self, **overrides) -> Organization:
+        """A canteen (the buyer of bulk orders), with the delivery address its orders start from."""
+        n = next(_numbers)
+        overrides.setdefault("name_zh", f"食堂{n}")
+        overrides.setdefault("address", f"市行政中心{n}号楼一层食堂")
+        return self.organization(OrgKind.CANTEEN, **overrides)
+
+    def bulk_product(
+        self,
+        *,
+        supplier=None,
+        tiers=((10, 2000),),
+        case_size="10",
+        unit=Unit.KG,
+        lead_time_days=2,
+        **overrides,
+    ) -> Product:
+        """A product sold in bulk: whole cases of `case_size`, priced by `tiers` [(min, fen)].
+
+        The bulk minimum is the first tier unless min_bulk_quantity is given.
+        """
+        return self.product(
+            supplier=supplier or self.supplier(),
+            tiers=list(tiers),
+            case_size=Decimal(str(case_size)),
+            unit=unit,
+            lead_time_days=lead_time_days,
+            **overrides,
+        )
+
+    def bulk_order(
+        self,
+        buyer,
+        lines,
+        *,
+        now=None,
+        delivery_date=None,
+        submit=True,
+        policy=None,
+        po_reference="PO-2026-001",
+    ):
+        """A bulk order by `buyer` of `lines` [(product, quantity)], delivered in a week.
+
+        Submitted unless submit=False: then released to the suppliers (one delivery each) when
+        its total is at most the policy's approval threshold, else awaiting approval.
+        Needs an application context (submitting notifies people).
+        """
+        now = now or utcnow()
+        order = bulk.create_draft(
+            self.session, buyer, now, {product.id: quantity for product, quantity in lines}
+        )
+        bulk.update_details(
+            self.session,
+            order,
+            buyer,
+            delivery_date=delivery_date or local_date(now) + timedelta(days=7),
+            delivery_address=order.delivery_address,
+            po_reference=po_reference,
+            notes="",
+        )
+        if submit:
+            bulk.submit(self.session, order, buyer, now, policy or bulk.CanteenPolicy())
+        self.session.commit()
+        return order
+
+    def canteen_world(
+        self, canteen_name="市行政中心食堂", supplier_a="竹溪山货合作社", supplier_b="达州茶业"
+    ) -> CanteenWorld:
+        kitchen = self.canteen(name_zh=canteen_name)
+        first = self.supplier(name_zh=supplier_a)
+        second = self.supplier(name_zh=supplier_b)
+        return CanteenWorld(
+            canteen=kitchen,
+            buyer=self.user(roles={Role.CANTEEN_BUYER}, organization=kitchen, name="采购员"),
+            manager=self.user(roles={Role.CANTEEN_MANAGER}, organization=kitchen, name="食堂经理"),
+            supplier_a=first,
+            seller_a=self.user(roles={Role.SUPPLIER}, organization=first),
+            supplier_b=second,
+            seller_b=self.user(roles={Role.SUPPLIER}, organization=second),
+            bacon=self.bulk_product(
+                supplier=first,
+                name_zh="腊肉",
+                tiers=[(20, 2150), (40, 1999)],
+                case_size="5",
+                lead_time_days=2,
+            ),
+            mushrooms=self.bulk_product(
+                supplier=first,
+                name_zh="香菇",
+                unit=Unit.BOX,
+                tiers=[(10, 4580), (100, 4200)],
+                case_size="10",
+                lead_time_days=3,
+            ),
+            tea=self.bulk_product(
+                supplier=second,
+                name_zh="绿茶",
+                unit=Unit.BAG,
+                tiers=[(5, 12800)],
+                case_size="5",
+                lead_time_days=5,
+            ),
+        )
+
+    def shipped(self, delivery, seller, now=None, note_number="DN-0001"):
+        """The supplier confirms its delivery in full and ships it."""
+        now = now or utcnow()
+        bulk.confirm(self.session, delivery, seller, now)
+        bulk.ship(self.session, delivery, seller, now, note_number)
+        self.session.commit()
+        return delivery
+
+
+# --- committed data for races between real threads on PostgreSQL -------------------------------
+
+
+def postgres_engine(app) -> Iterator[sa.Engine]:
+    """For a fixture: an engine of its own on the suite's PostgreSQL database.
+
+    Skips on SQLite; fails instead in CI when TEST_DATABASE_URL is set, so the PostgreSQL run
+    of CI never skips it.
+    """
+    with app.app_context():
+        url = db.engine.url
+    if url.get_backend_name() != "postgresql":
+        if os.environ.get("CI", "").lower() == "true" and os.environ.get("TEST_DATABASE_URL"):
+            pytest.fail(f"TEST_DATABASE_URL is set in CI but the suite runs on {url.drivername}")
+        pytest.skip(
+            "needs PostgreSQL (TEST_DATABASE_URL) for truly concurrent transactions; "
+            "a sequential version of the race runs on SQLite"
+        )
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    yield engine
+    engine.dispose()
+
+
+@contextmanager
+def committed_canteen_world(app, engine: sa.Engine, prepare: Callable[[Builders, CanteenWorld], T]):
+    """Make a CanteenWorld and what `prepare(make, world)` adds, committed for real (other
+    connections see it); yield what `prepare` returned; then delete every region, category,
+    organization and user made meanwhile, with everything that hangs on them."""
+    marks = {}
+    with engine.connect() as connection:
+        for model in (Region, Category, Organization, User):
+            marks[model] = connection.scalar(sa.select(sa.func.coalesce(sa.func.max(model.id), 0)))
+    try:
+        with app.app_context(), force_locale("en"), Session(engine) as session:
+            make = Builders(session)
+            result = prepare(make, make.canteen_world())
+            session.commit()
+        yield result
+    finally:
+        _erase_since(engine, marks)
+
+
+def _erase_since(engine: sa.Engine, marks) -> None:
+    organizations = sa.select(Organization.id).where(Organization.id > marks[Organization])
+    users = sa.select(User.id).where(User.id > marks[User])
+    orders = sa.select(BulkOrder.id).where(BulkOrder.organization_id.in_(organizations))
+    billed = sa.select(Invoice.id).where(Invoice.supplier_id.in_(organizations))
+    products = sa.select(Product.id).where(Product.supplier_id.in_(organizations))
+    with engine.begin() as connection:
+        for statement in (
+            sa.delete(BankPayment).where(BankPayment.invoice_id.in_(billed)),
+            sa.delete(InvoiceLine).where(InvoiceLine.invoice_id.in_(billed)),
+            sa.delete(Invoice).where(Invoice.id.in_(billed), Invoice.corrects_id.is_not(None)),
+            sa.delete(Invoice).where(Invoice.id.in_(billed)),
+            sa.delete(InvoiceSequence).where(InvoiceSequence.supplier_id.in_(organizations)),
+            sa.delete(BulkOrderEvent).where(BulkOrderEvent.order_id.in_(orders)),
+            sa.delete(BulkOrderLine).where(BulkOrderLine.order_id.in_(orders)),
+            sa.delete(SupplierDelivery).where(SupplierDelivery.order_id.in_(orders)),
+            sa.delete(BulkOrder).where(BulkOrder.id.in_(orders)),
+            sa.delete(OutboxMessage).where(
+                OutboxMessage.to_address.in_(sa.select(User.email).where(User.id.in_(users)))
+            ),
+            sa.delete(Notification).where(Notification.user_id.in_(users)),
+            sa.delete(UserRole).where(UserRole.user_id.in_(users)),
+            sa.delete(User).where(User.id.in_(users)),
+            sa.delete(PriceTier).where(PriceTier.product_id.in_(products)),
+            sa.delete(Product).where(Product.id.in_(products)),
+            sa.delete(Organization).where(Organization.id > marks[Organization]),
+            sa.delete(Category).where(Category.id > marks[Category]),
+            sa.delete(Region).where(Region.id > marks[Region]),
+        ):
+            connection.execute(statement)

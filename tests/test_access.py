@@ -3,9 +3,12 @@
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import sqlalchemy as sa
 
 from app import create_app
-from app.models import Organization, Region, Role, User
+from app.models import Invoice, Organization, Region, Role, User
+from app.services import canteen
+from app.services.clock import utcnow
 from app.web.access import LOGGED_IN, PUBLIC, is_safe_next
 from tests.conftest import page_text
 from tests.helpers import PASSWORD
@@ -29,15 +32,63 @@ def test_every_endpoint_declares_its_access(app):
     assert undeclared == []
 
 
+#: How far a canteen delivery must have gone for each page that shows one.
+DELIVERY_STAGE = {
+    "canteen.goods_in": "shipped",
+    "supplier.delivery_note": "shipped",
+    "invoices.detail": "received",
+    "invoices.download_pdf": "received",
+    "invoices.record_payment": "received",
+    "invoices.credit": "received",
+}
+
+
+def bulk_delivery(make, user, stage: str = "new"):
+    """A released canteen order with one supplier delivery taken to `stage`, belonging to the
+    user's own canteen or supplier when the user is one (object-level checks pass), else to
+    fresh ones that coordinators and admins see anyway."""
+    session = make.session
+    canteen_org = (
+        user.organization
+        if user is not None and user.has_role(Role.CANTEEN_BUYER, Role.CANTEEN_MANAGER)
+        else make.canteen()
+    )
+    supplier_org = user.organization if user is not None and user.has_role(Role.SUPPLIER) else None
+    buyer = make.user(roles={Role.CANTEEN_BUYER}, organization=canteen_org)
+    manager = make.user(roles={Role.CANTEEN_MANAGER}, organization=canteen_org)
+    supplier_user = make.user(roles={Role.SUPPLIER}, organization=supplier_org or make.supplier())
+    product = make.bulk_product(supplier=supplier_user.organization)
+    order = make.bulk_order(buyer, [(product, "10")])
+    (delivery,) = order.deliveries
+    now = utcnow()
+    if stage in ("shipped", "received"):
+        canteen.confirm(session, delivery, supplier_user, now)
+        canteen.ship(session, delivery, supplier_user, now, "DN-1")
+    if stage == "received":
+        received = {line.id: canteen.ReceivedLine("10") for line in delivery.open_lines}
+        canteen.receive(session, delivery, manager, now, received, canteen.CanteenPolicy())
+    session.commit()
+    return delivery
+
+
 def real_url(rule, make, user=None) -> str:
     """The rule's URL, each argument filled with the id of an object that exists (an order
     is the acting user's own, so that object-level checks do not hide the role check)."""
+    bulk = rule.endpoint.split(".")[0] in ("canteen", "supplier", "invoices")
+    delivery = None
+    if bulk and rule.arguments & {"order_id", "delivery_id", "invoice_id", "line_id"}:
+        delivery = bulk_delivery(make, user, DELIVERY_STAGE.get(rule.endpoint, "new"))
     builders = {
         "user_id": lambda: make.user().id,
         "org_id": lambda: make.organization().id,
         "region_id": lambda: make.region().id,
         "product_id": lambda: make.product().id,
-        "order_id": lambda: make.order(buyer=user).id,
+        "order_id": lambda: delivery.order_id if bulk else make.order(buyer=user).id,
+        "delivery_id": lambda: delivery.id,
+        "line_id": lambda: delivery.lines[0].id,
+        "invoice_id": lambda: make.session.scalar(
+            sa.select(Invoice.id).where(Invoice.delivery_id == delivery.id)
+        ),
         "action": lambda: "ready",
         "place_id": lambda: make.delivery_place().id,
     }
@@ -67,9 +118,18 @@ def test_anonymous_users_are_sent_to_login_from_every_protected_page(app, client
         assert parse_qs(location.query)["next"] == [url], endpoint
 
 
+def _home_organization(make, role: Role):
+    """Where a user of this role works: canteen staff in a canteen, suppliers in a supplier."""
+    if role in (Role.CANTEEN_BUYER, Role.CANTEEN_MANAGER):
+        return make.canteen()
+    if role == Role.SUPPLIER:
+        return make.supplier()
+    return make.organization()
+
+
 @pytest.mark.parametrize("role", list(Role))
 def test_each_role_opens_exactly_the_pages_meant_for_it(app, client, make, actions, role):
-    user = actions.login_as(make.user(roles={role}))
+    user = actions.login_as(make.user(roles={role}, organization=_home_organization(make, role)))
     for endpoint, url, access in protected_pages(app, make, user):
         response = client.get(url)
         if access != LOGGED_IN and role not in access:

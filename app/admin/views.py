@@ -15,14 +15,14 @@ from app.admin.forms import (
 )
 from app.extensions import db
 from app.models import OrgKind, Region, RegionKind, Role, SupplierType
-from app.services import accounts, delivery, organizations
+from app.services import accounts, delivery, notify, organizations
 from app.services.clock import utcnow
 from app.services.errors import NotFound
 from app.services.organizations import OrganizationData
 from app.services.pagination import paginate
 from app.web.access import roles_required
 from app.web.filters import localized
-from app.web.forms import commit_form, form_status, options
+from app.web.forms import commit_form, form_status, options, requested_page
 
 bp = Blueprint("admin", __name__)
 
@@ -241,3 +241,13 @@ def edit_region(region_id: int | None = None):
             flash(_("Region %(name)s saved.", name=outcome.value.name_zh), "success")
             return redirect(url_for("admin.regions"))
     return render_template("admin/region_form.html", form=form, region=region), form_status(form)
+
+
+@bp.get("/outbox")
+@admin_only
+def outbox():
+    """E-mails the shop has written, sent or (without a mail server) waiting to be read here."""
+    page = notify.outbox(db.session, requested_page())
+    return render_template(
+        "admin/outbox.html", page=page, mail_server=current_app.config.get("MAIL_SERVER")
+    )

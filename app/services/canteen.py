@@ -620,7 +620,12 @@ def submit(
             actor,
             now,
         )
-        managers = notify.users_with(session, order.organization_id, Role.CANTEEN_MANAGER)
+        # Not whoever placed it: they may not approve it themselves (see approve).
+        managers = [
+            user
+            for user in notify.users_with(session, order.organization_id, Role.CANTEEN_MANAGER)
+            if user.id not in (order.created_by_id, order.submitted_by_id)
+        ]
         notify.notify(
             session,
             managers,
@@ -709,9 +714,12 @@ def _release(session: Session, order: BulkOrder, now: datetime) -> None:
         by_supplier[line.supplier_id].append(line)
     for supplier_id, lines in sorted(by_supplier.items()):
         delivery = SupplierDelivery(
-            supplier_id=supplier_id, status=DeliveryStatus.NEW, created_at=now, lines=lines
+            supplier_id=supplier_id, status=DeliveryStatus.NEW, created_at=now
         )
+        # Into the session first, then the lines: appending loads order.deliveries, and the
+        # autoflush of that load must not meet lines that point at a delivery it cannot save.
         order.deliveries.append(delivery)
+        delivery.lines = lines
         session.flush()
         notify.notify(
             session,

@@ -214,6 +214,10 @@ def record_payment(
         ) from None
     if amount_fen <= 0:
         raise DomainError(_l("Enter an amount above zero."), field="amount")
+    # Wait for a credit note being issued on this invoice right now (it locks the row), so the
+    # UPDATE below, a new statement, sees it: an UPDATE that waits for a row re-checks only that
+    # row afterwards, and would count the credit notes as they were before it waited.
+    session.execute(sa.select(Invoice.id).where(Invoice.id == invoice.id).with_for_update())
     credited = (
         sa.select(sa.func.coalesce(sa.func.sum(CreditNote.total_fen), 0))
         .where(CreditNote.corrects_id == Invoice.id)
@@ -274,6 +278,13 @@ def credit(
         raise DomainError(_l("Give a reason."), field="reason")
     if len(reason) > 255:
         raise DomainError(_l("At most %(n)d characters.", n=255), field="reason")
+    # Lock the invoice row first, then read what was paid and credited on it again, so that a
+    # payment or another credit note committed meanwhile counts in the checks below, and none
+    # can slip in between them and this credit note.
+    session.execute(
+        sa.update(Invoice).where(Invoice.id == invoice.id).values(paid_fen=Invoice.paid_fen)
+    )
+    session.refresh(invoice, ["paid_fen", "credit_notes"])
     already: dict[int, object] = {}
     for note in invoice.credit_notes:
         for line in note.lines:
@@ -319,10 +330,6 @@ def credit(
                 outstanding=format_yuan(invoice.outstanding_fen),
             )
         )
-    # Lock the invoice row while the credit is added, so a payment cannot slip in between.
-    session.execute(
-        sa.update(Invoice).where(Invoice.id == invoice.id).values(paid_fen=Invoice.paid_fen)
-    )
     sequence = _take_number(session, invoice.supplier_id)
     note = Invoice(
         kind=InvoiceKind.CREDIT_NOTE,

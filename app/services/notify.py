@@ -21,7 +21,7 @@ from email.message import EmailMessage
 from email.utils import formataddr
 
 import sqlalchemy as sa
-from flask import current_app
+from flask import current_app, has_app_context
 from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
@@ -104,7 +104,8 @@ def notify(
         return
     params = {key: str(value) for key, value in params.items()}
     subject, body = _email_text(kind, params)
-    site = current_app.config.get("SITE_URL", "").rstrip("/")
+    # Links in e-mails need the site's address; a script without the app writes paths only.
+    site = current_app.config.get("SITE_URL", "").rstrip("/") if has_app_context() else ""
     if link:
         body += f"\n\n{site}{link}"
     for user in recipients:

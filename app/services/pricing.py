@@ -86,13 +86,17 @@ def check_bulk_line(product: Product, quantity: Decimal) -> int:
             )
         )
     if quantity % product.case_size != 0:
+        lower = quantity // product.case_size * product.case_size
+        upper = lower + product.case_size
+        if lower < minimum:  # the whole cases below are too few: suggest two that are enough
+            lower, upper = upper, upper + product.case_size
         raise QuantityError(
             _l(
                 "Order whole cases of %(case)s %(unit)s (e.g. %(lower)s or %(upper)s).",
                 case=fmt_quantity(product.case_size),
                 unit=product.unit.label,
-                lower=fmt_quantity(quantity // product.case_size * product.case_size or minimum),
-                upper=fmt_quantity((quantity // product.case_size + 1) * product.case_size),
+                lower=fmt_quantity(lower),
+                upper=fmt_quantity(upper),
             )
         )
     price = tier_price(product, quantity)

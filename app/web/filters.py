@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 import qrcode
 from flask import Flask, current_app, request, url_for
 from flask_babel import format_datetime, get_locale
+from flask_babel import lazy_gettext as _l
 from markupsafe import Markup, escape
 from qrcode.image.svg import SvgPathImage
 
@@ -83,6 +84,40 @@ def event_label(event: OrderEvent) -> str:
     return str(states(event.to_state).label)
 
 
+#: What each move of a bulk order is called on its history.
+BULK_ACTIONS = {
+    "create": _l("Draft created"),
+    "submit": _l("Submitted"),
+    "approve": _l("Approved"),
+    "reject": _l("Rejected"),
+    "reopen": _l("Reopened for editing"),
+    "cancel": _l("Cancelled"),
+    "withdraw": _l("Withdrawn from the supplier"),
+    "confirm": _l("Confirmed by the supplier"),
+    "propose": _l("Supplier proposes smaller quantities"),
+    "accept_reduction": _l("Reduced quantity accepted"),
+    "cancel_line": _l("Line cancelled"),
+    "ship": _l("Shipped"),
+    "receive": _l("Goods received and signed off"),
+    "complete": _l("Completed"),
+}
+
+
+def bulk_action_label(action: str) -> str:
+    return str(BULK_ACTIONS.get(action, action))
+
+
+def bulk_state_label(event, value: str | None) -> str:
+    """A state on a bulk order's history, in words: a delivery's or the order's own."""
+    from app.models import BulkOrderStatus, DeliveryStatus
+
+    states = DeliveryStatus if event.delivery_id else BulkOrderStatus
+    try:
+        return str(states(value).label)
+    except ValueError:
+        return value or ""
+
+
 @lru_cache(maxsize=256)
 def qr_svg(text: str) -> Markup:
     """A QR code as inline SVG (no image request, nothing from outside the app)."""
@@ -136,6 +171,8 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(localized, "loc")
     app.add_template_filter(local_datetime, "local_dt")
     app.add_template_global(event_label)
+    app.add_template_filter(bulk_action_label, "bulk_action")
+    app.add_template_global(bulk_state_label)
     app.add_template_filter(note_text, "note")
     app.add_template_global(qr_svg)
     app.add_template_global(url_with)

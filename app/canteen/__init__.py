@@ -1,0 +1,1 @@
+"""Canteen bulk procurement: the quick order sheet, bulk orders, approval and goods-in."""

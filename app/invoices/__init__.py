@@ -1,0 +1,1 @@
+"""Invoices and credit notes for canteen deliveries, and their bank-transfer payments."""

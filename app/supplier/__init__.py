@@ -1,0 +1,1 @@
+"""The supplier's side of canteen orders: confirm, reduce, ship, delivery notes."""
