@@ -7,17 +7,22 @@ fails the run instead of skipping tests.
 
 from __future__ import annotations
 
+import email
+import email.policy
 import os
 import re
+import socket
 
 import pytest
 import sqlalchemy as sa
+from aiosmtpd.controller import Controller
 from flask_migrate import upgrade
 from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy.orm import scoped_session, sessionmaker
 
 from app import create_app
 from app.extensions import db, limiter
+from app.services.notify import MailSettings
 from app.services.payments import StripeGateway
 from tests import helpers
 from tools.stripe_standin import StripeStandIn
@@ -179,6 +184,49 @@ def stripe_api(app, stripe_server):
 def make(session):
     """One-line builders: make.product(), make.user(roles={Role.STAFF}), ..."""
     return helpers.Builders(session)
+
+
+MAIL_SENDER = "noreply@shanhai.demo"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Inbox:
+    """An aiosmtpd handler that keeps what it is sent, and refuses the addresses in `refuse`."""
+
+    def __init__(self):
+        self.messages: list[tuple[list[str], email.message.EmailMessage]] = []
+        self.refuse: set[str] = set()
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address in self.refuse:
+            return "550 5.1.1 No such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        self.messages.append((list(envelope.rcpt_tos), parsed))
+        return "250 Message accepted for delivery"
+
+
+@pytest.fixture
+def smtp_server():
+    """A real SMTP server (aiosmtpd) on 127.0.0.1: (its inbox, MailSettings pointing at it)."""
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        yield (
+            inbox,
+            MailSettings(server="127.0.0.1", port=controller.port, sender=MAIL_SENDER, timeout=5),
+        )
+    finally:
+        controller.stop()
 
 
 def page_text(response) -> str:

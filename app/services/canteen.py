@@ -891,6 +891,21 @@ def answer_proposal(
 ) -> None:
     """The buyer accepts a supplier's reduced quantity, or cancels the line."""
     _require(can_edit(actor, order), _l("Only the canteen's buyers can answer the supplier."))
+    # One answer at a time per order: lock its row, then read its lines and deliveries again.
+    # Two answers given at once would otherwise each see the other's line still open, and
+    # neither would move the delivery on (nor would the total count both).
+    session.execute(
+        sa.update(BulkOrder)
+        .where(BulkOrder.id == order.id)
+        .values(total_fen=BulkOrder.total_fen)
+        .execution_options(synchronize_session=False)
+    )
+    for model in (BulkOrderLine, SupplierDelivery):
+        session.scalars(
+            sa.select(model)
+            .where(model.order_id == order.id)
+            .execution_options(populate_existing=True)
+        ).all()
     line = _line_of(order, line_id)
     delivery = line.delivery
     if (
@@ -909,6 +924,8 @@ def answer_proposal(
                 new=fmt_quantity(quantity),
             )
         )
+        # The unit price stays as frozen: the buyer ordered at that tier, and the shortfall is
+        # the supplier's, so a smaller quantity never makes the rest dearer.
         line.quantity = quantity
         action = "accept_reduction"
     else:
@@ -931,6 +948,7 @@ def answer_proposal(
             now,
         )
         delivery.confirmed_at = now
+        kind = "delivery_agreed"
     else:
         _move_delivery(
             session,
@@ -942,6 +960,15 @@ def answer_proposal(
             now,
         )
         _maybe_complete(session, order, actor, now)
+        kind = "delivery_cancelled"
+    notify.notify(
+        session,
+        notify.users_with(session, delivery.supplier_id, Role.SUPPLIER),
+        kind,
+        {"number": order.number},
+        link=f"/supplier/deliveries/{delivery.id}",
+        now=now,
+    )
 
 
 def ship(
@@ -1087,17 +1114,15 @@ def receive(
 
 
 def _maybe_complete(session: Session, order: BulkOrder, actor: Actor, now: datetime) -> None:
+    """Completed once nothing more will arrive; cancelled if nothing at all did."""
     live = [d for d in order.deliveries if d.status != DeliveryStatus.WITHDRAWN]
-    if live and all(not d.status.is_open for d in live):
-        _move_order(
-            session,
-            order,
-            {BulkOrderStatus.RELEASED},
-            BulkOrderStatus.COMPLETED,
-            "complete",
-            actor,
-            now,
-        )
+    if not live or any(d.status.is_open for d in live):
+        return
+    if all(d.status == DeliveryStatus.CANCELLED for d in live):
+        target, action = BulkOrderStatus.CANCELLED, "cancel"
+    else:
+        target, action = BulkOrderStatus.COMPLETED, "complete"
+    _move_order(session, order, {BulkOrderStatus.RELEASED}, target, action, actor, now)
 
 
 def received_amount(line: BulkOrderLine) -> int | None:

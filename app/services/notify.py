@@ -44,6 +44,13 @@ MESSAGES = {
     "delivery_changes": _l(
         "%(supplier)s can deliver less on order %(number)s: please accept or cancel the lines."
     ),
+    "delivery_agreed": _l(
+        "The buyer answered your smaller quantities on order %(number)s: the delivery is "
+        "confirmed, please ship it."
+    ),
+    "delivery_cancelled": _l(
+        "The buyer cancelled every line of your delivery for order %(number)s."
+    ),
     "delivery_shipped": _l(
         "%(supplier)s shipped its part of order %(number)s (delivery note %(note)s)."
     ),
@@ -192,32 +199,40 @@ def deliver(session: Session, settings: MailSettings, now: datetime, limit: int 
     sent = 0
     try:
         smtp = smtplib.SMTP(settings.server, settings.port, timeout=settings.timeout)
-    except OSError as error:
-        log.warning("mail server %s:%s unreachable: %s", settings.server, settings.port, error)
-        for message in waiting:
-            message.attempts += 1
-            message.last_error = str(error)[:255]
-        session.commit()
-        return 0
-    with smtp:
         if settings.use_tls:
             smtp.starttls()
         if settings.username:
             smtp.login(settings.username, settings.password or "")
-        for message in waiting:
+    except (OSError, smtplib.SMTPException) as error:
+        log.warning("mail server %s:%s refused us: %s", settings.server, settings.port, error)
+        _count_failure(session, waiting, error)
+        return 0
+    with smtp:
+        for position, message in enumerate(waiting):
             email = EmailMessage()
             email["From"] = formataddr(("山海集", settings.sender))
             email["To"] = message.to_address
             email["Subject"] = message.subject
             email.set_content(message.body)
-            message.attempts += 1
             try:
                 smtp.send_message(email)
-            except smtplib.SMTPException as error:
-                message.last_error = str(error)[:255]
-            else:
-                message.sent_at = now
-                message.last_error = ""
-                sent += 1
+            except smtplib.SMTPException as error:  # this address refused; the others go on
+                _count_failure(session, [message], error)
+                continue
+            except OSError as error:  # the connection broke: the rest wait for the next run
+                log.warning("mail server connection lost: %s", error)
+                _count_failure(session, waiting[position:], error)
+                return sent
+            message.attempts += 1
+            message.sent_at = now
+            message.last_error = ""
+            sent += 1
             session.commit()
     return sent
+
+
+def _count_failure(session: Session, messages, error: BaseException) -> None:
+    for message in messages:
+        message.attempts += 1
+        message.last_error = str(error)[:255] or type(error).__name__
+    session.commit()

@@ -8,6 +8,7 @@ quantity exactly at a threshold gets that tier's price.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -18,6 +19,8 @@ from app.models import Product, ProductStatus
 from app.services.errors import DomainError
 from app.services.money import line_total
 from app.services.stock import MAX_QUANTITY, QUANTUM
+
+_PLAIN_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$", re.ASCII)
 
 
 class QuantityError(DomainError):
@@ -38,6 +41,9 @@ def parse_quantity(text: str | Decimal | int | None) -> Decimal | None:
         raw = unicodedata.normalize("NFKC", text).strip().replace(",", "")
     if raw == "":
         return None
+    # Plain decimals only: Decimal() alone would also take "1e3", "1_000" and "NaN".
+    if not _PLAIN_NUMBER.match(raw):
+        raise QuantityError(_l("Enter a number."))
     try:
         value = Decimal(raw)
     except (InvalidOperation, ValueError):

@@ -511,3 +511,21 @@ def test_the_admin_reads_the_outbox_and_suppliers_their_notifications(client, ac
     assert "list-group-item-info" in client.get("/notifications").get_data(as_text=True)
     actions.post("/notifications/read")
     assert "list-group-item-info" not in client.get("/notifications").get_data(as_text=True)
+
+
+def test_with_a_mail_server_the_manager_is_mailed_as_the_buyer_submits(
+    app, client, actions, make, world, session, smtp_server, monkeypatch
+):
+    inbox, settings = smtp_server
+    monkeypatch.setitem(app.config, "MAIL_SERVER", settings.server)
+    monkeypatch.setitem(app.config, "MAIL_PORT", settings.port)
+    order = draft(make, world)
+    actions.login_as(world.buyer)
+    assert actions.post(f"/canteen/orders/{order.id}/submit").status_code == 303
+    [(recipients, message)] = inbox.messages
+    assert recipients == [world.manager.email]
+    assert f"大宗订单 {order.number}（¥5,016.00）等待您审批" in message["Subject"]
+    assert f"/canteen/orders/{order.id}" in message.get_content()
+    [row] = session.scalars(sa.select(OutboxMessage)).all()
+    session.refresh(row)
+    assert row.sent_at is not None
