@@ -45,7 +45,7 @@ from app.models import (
     SupplierDelivery,
     User,
 )
-from app.services import invoices, notify
+from app.services import invoices, ledger, notify
 from app.services.accounts import Actor
 from app.services.clock import local_date
 from app.services.errors import DomainError, LineErrors, NotFound, PermissionDenied
@@ -1101,6 +1101,7 @@ def receive(
     delivery.received_at = now
     delivery.received_by_id = actor.id
     invoice = invoices.issue_for_delivery(session, delivery, actor, now)
+    ledger.bulk_received(session, delivery, invoice, actor, now)
     notify.notify(
         session,
         notify.users_with(session, delivery.supplier_id, Role.SUPPLIER),

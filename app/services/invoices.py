@@ -31,7 +31,7 @@ from app.models import (
     Role,
     SupplierDelivery,
 )
-from app.services import notify
+from app.services import ledger, notify
 from app.services.accounts import Actor
 from app.services.clock import local_date
 from app.services.errors import DomainError, LineErrors, NotFound, PermissionDenied
@@ -347,6 +347,7 @@ def credit(
     )
     session.add(note)
     session.flush()
+    ledger.bulk_credited(session, invoice, note, actor, now)
     notify.notify(
         session,
         notify.users_with(session, invoice.supplier_id, Role.SUPPLIER),

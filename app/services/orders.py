@@ -40,7 +40,7 @@ from app.models import (
     RefundKind,
     Role,
 )
-from app.services import cart, stock
+from app.services import cart, ledger, stock
 from app.services.accounts import Actor
 from app.services.clock import local_date
 from app.services.errors import DomainError, NotFound, PermissionDenied
@@ -454,6 +454,7 @@ def record_online_payment(
         order.stripe_session_id = checkout.id
         order.payment_due_at = None
         session.flush()
+        ledger.retail_paid(session, order, now)
         return "paid"
     _refund_late_payment(session, order, checkout, now, _need(gateway))
     return "late payment refunded"
@@ -587,6 +588,7 @@ def _refund_lines(session, order, actor, now, gateway, line_ids, reason) -> Refu
         )
     for line in wanted:
         line.refund_id = record.id
+    ledger.retail_refunded(session, order, record, wanted, now)
     session.refresh(order, ["refunded_fen"])
     all_refunded = all(line.refund_id is not None for line in order.lines)
     _set_payment(
@@ -622,16 +624,17 @@ def record_stripe_refunds(
     if target <= order.refunded_fen:
         return "already recorded"
     extra = target - order.refunded_fen
-    session.add(
-        Refund(
-            order_id=order.id,
-            kind=RefundKind.EXTERNAL,
-            method=PaymentMethod.STRIPE,
-            amount_fen=extra,
-            stripe_payment_intent_id=payment_intent,
-            created_at=now,
-        )
+    record = Refund(
+        order_id=order.id,
+        kind=RefundKind.EXTERNAL,
+        method=PaymentMethod.STRIPE,
+        amount_fen=extra,
+        stripe_payment_intent_id=payment_intent,
+        created_at=now,
     )
+    session.add(record)
+    session.flush()
+    ledger.retail_refunded(session, order, record, None, now)
     order.refunded_fen = target
     _set_payment(
         session,
@@ -678,6 +681,7 @@ def take_counter_payment(session: Session, order: Order, actor: Actor, now: date
     order.paid_at = now
     order.paid_by_id = actor.id
     session.flush()
+    ledger.retail_paid(session, order, now)
 
 
 def hand_over(session: Session, order: Order, actor: Actor, now: datetime) -> None:

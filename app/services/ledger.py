@@ -1,0 +1,454 @@
+"""The procurement ledger: the one place that writes what counts toward pledges.
+
+Every event that makes money count appends entries here, in the caller's transaction:
+
+- a staff order when it is paid: one entry per line (`retail_paid`);
+- a staff refund: one negative entry per refunded line, or the refunded amount spread over the
+  lines in proportion when Stripe reports a refund made elsewhere (`retail_refunded`);
+- a canteen delivery at goods-in: one entry per line, received quantity x frozen price
+  (`bulk_received`); a credit note: its negative lines (`bulk_credited`);
+- an imported sale, and its reversal (app.services.sales_import);
+- a coordinator's re-attribution: the same amounts negative for the old unit and positive for
+  the new one, with the reason (`reattribute`).
+
+Each entry has a dedupe key naming the event it records ("retail-paid:line:42"), unique in the
+table: the same event recorded twice (a replayed webhook, a retried request) adds nothing the
+second time. Entries are never updated or deleted. Alongside each entry the month's group in
+LedgerMonth is incremented, so that pledge pages sum a few thousand rows, not millions; it is a
+cache of sums over the ledger and `check_rollup` proves it equal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+
+import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from app.models import (
+    BulkOrder,
+    Channel,
+    Invoice,
+    LedgerEntry,
+    LedgerMonth,
+    LedgerSource,
+    Order,
+    OrderLine,
+    Organization,
+    Product,
+    Refund,
+    SupplierDelivery,
+)
+from app.services.accounts import Actor
+from app.services.clock import local_date
+from app.services.errors import DomainError
+
+
+@dataclass(frozen=True)
+class Line:
+    """What an entry is about, before its amount and source are known."""
+
+    buyer_organization_id: int
+    origin_region_id: int
+    supplier_id: int | None
+    supplier_name: str
+    product_id: int | None
+    product_name: str
+    category_id: int | None
+
+
+def month_of(day: date) -> date:
+    return day.replace(day=1)
+
+
+def supplier_key(supplier_id: int | None, name: str) -> str:
+    return f"s{supplier_id}" if supplier_id else f"n{name}"[:140]
+
+
+def product_key(product_id: int | None, name: str) -> str:
+    return f"p{product_id}" if product_id else f"n{name}"[:140]
+
+
+def _upsert_month(session: Session, entry: LedgerEntry) -> None:
+    values = {
+        "month": month_of(entry.occurred_on),
+        "buyer_organization_id": entry.buyer_organization_id,
+        "origin_region_id": entry.origin_region_id,
+        "channel": entry.channel,
+        "supplier_key": supplier_key(entry.supplier_id, entry.supplier_name),
+        "supplier_name": entry.supplier_name,
+        "product_key": product_key(entry.product_id, entry.product_name),
+        "product_name": entry.product_name,
+        "category_id": entry.category_id,
+        "amount_fen": entry.amount_fen,
+        "entries": 1,
+    }
+    dialect = session.get_bind().dialect.name
+    insert = (postgresql if dialect == "postgresql" else sqlite).insert(LedgerMonth)
+    statement = insert.values(**values).on_conflict_do_update(
+        index_elements=[
+            "month",
+            "buyer_organization_id",
+            "origin_region_id",
+            "channel",
+            "supplier_key",
+            "product_key",
+        ],
+        set_={
+            "amount_fen": LedgerMonth.amount_fen + insert.excluded.amount_fen,
+            "entries": LedgerMonth.entries + 1,
+        },
+    )
+    session.execute(statement)
+
+
+def _append(
+    session: Session,
+    line: Line,
+    *,
+    amount_fen: int,
+    occurred_on: date,
+    now: datetime,
+    channel: Channel,
+    source: LedgerSource,
+    reference: str,
+    dedupe_key: str,
+    actor: Actor | None = None,
+    reason: str = "",
+    retail_order_id: int | None = None,
+    bulk_order_id: int | None = None,
+    import_batch_id: int | None = None,
+    external_key: str | None = None,
+) -> LedgerEntry | None:
+    """Add one entry (and its month), unless its event was recorded already. Zero adds nothing."""
+    if amount_fen == 0:
+        return None
+    taken = session.scalar(sa.select(LedgerEntry.id).where(LedgerEntry.dedupe_key == dedupe_key))
+    if taken is not None:
+        return None
+    entry = LedgerEntry(
+        occurred_on=occurred_on,
+        recorded_at=now,
+        buyer_organization_id=line.buyer_organization_id,
+        origin_region_id=line.origin_region_id,
+        supplier_id=line.supplier_id,
+        supplier_name=line.supplier_name[:128],
+        product_id=line.product_id,
+        product_name=line.product_name[:128],
+        category_id=line.category_id,
+        channel=channel,
+        amount_fen=amount_fen,
+        source=source,
+        source_reference=reference[:128],
+        retail_order_id=retail_order_id,
+        bulk_order_id=bulk_order_id,
+        import_batch_id=import_batch_id,
+        external_key=external_key,
+        dedupe_key=dedupe_key,
+        reason=reason[:255],
+        actor_id=actor.id if actor else None,
+    )
+    # Its own savepoint: two processes recording the same event at once both pass the check
+    # above; the unique key stops the second, which then simply records nothing.
+    try:
+        with session.begin_nested():
+            session.add(entry)
+            session.flush()
+    except sa.exc.IntegrityError:
+        return None
+    _upsert_month(session, entry)
+    return entry
+
+
+# --- staff retail ------------------------------------------------------------------------------
+
+
+def _category_by_product(session: Session, product_ids: Iterable[int]) -> dict[int, int]:
+    ids = list(set(product_ids))
+    if not ids:
+        return {}
+    rows = session.execute(sa.select(Product.id, Product.category_id).where(Product.id.in_(ids)))
+    return {product_id: category_id for product_id, category_id in rows}
+
+
+def _retail_line(order: Order, line: OrderLine, categories: dict[int, int]) -> Line:
+    return Line(
+        buyer_organization_id=order.buyer_organization_id,
+        origin_region_id=line.origin_region_id,
+        supplier_id=line.supplier_id,
+        supplier_name=line.supplier_name_zh,
+        product_id=line.product_id,
+        product_name=line.name_zh,
+        category_id=categories.get(line.product_id),
+    )
+
+
+def retail_paid(session: Session, order: Order, now: datetime) -> None:
+    """A staff order's payment arrived: each line now counts, for the unit fixed at placing."""
+    if order.buyer_organization_id is None:
+        return  # an account with no unit: nothing to count it for
+    categories = _category_by_product(session, (line.product_id for line in order.lines))
+    for line in order.lines:
+        _append(
+            session,
+            _retail_line(order, line, categories),
+            amount_fen=line.total_fen,
+            occurred_on=local_date(order.paid_at or now),
+            now=now,
+            channel=Channel.STAFF_RETAIL,
+            source=LedgerSource.RETAIL_LINE,
+            reference=order.number,
+            dedupe_key=f"retail-paid:line:{line.id}",
+            retail_order_id=order.id,
+        )
+
+
+def _spread(amount: int, weights: list[int]) -> list[int]:
+    """`amount` split in proportion to `weights`, to the fen, the parts adding up exactly."""
+    total = sum(weights)
+    if total <= 0:
+        return [amount] + [0] * (len(weights) - 1)
+    parts = [amount * w // total for w in weights]
+    remainders = sorted(
+        range(len(weights)), key=lambda i: (amount * weights[i]) % total, reverse=True
+    )
+    for i in remainders[: amount - sum(parts)]:
+        parts[i] += 1
+    return parts
+
+
+def retail_refunded(
+    session: Session, order: Order, refund: Refund, lines: list[OrderLine] | None, now: datetime
+) -> None:
+    """Money went back on a paid staff order: the refunded lines stop counting.
+
+    With the lines known (a refund made here), each line's total comes off; with only an amount
+    (a refund made in Stripe's dashboard), it comes off the order's lines in proportion.
+    """
+    if order.buyer_organization_id is None or refund.id is None:
+        return
+    categories = _category_by_product(session, (line.product_id for line in order.lines))
+    # The refund's amount over its lines by their totals: equal to the line totals when whole
+    # lines are refunded, and still exactly the amount when an earlier refund took a part.
+    lines = lines or order.lines
+    shares = zip(lines, _spread(refund.amount_fen, [line.total_fen for line in lines]), strict=True)
+    for line, amount in shares:
+        _append(
+            session,
+            _retail_line(order, line, categories),
+            amount_fen=-amount,
+            occurred_on=local_date(refund.created_at),
+            now=now,
+            channel=Channel.STAFF_RETAIL,
+            source=LedgerSource.RETAIL_REFUND,
+            reference=order.number,
+            dedupe_key=f"retail-refund:{refund.id}:line:{line.id}",
+            reason=refund.reason,
+            retail_order_id=order.id,
+        )
+
+
+# --- canteen bulk ------------------------------------------------------------------------------
+
+
+def bulk_received(
+    session: Session, delivery: SupplierDelivery, invoice: Invoice, actor: Actor, now: datetime
+) -> None:
+    """A canteen delivery was signed off: what was received counts, at the invoiced amounts."""
+    order: BulkOrder = delivery.order
+    categories = _category_by_product(session, (line.product_id for line in delivery.lines))
+    by_order_line = {line.id: line for line in delivery.lines}
+    for invoice_line in invoice.lines:
+        line = by_order_line[invoice_line.order_line_id]
+        _append(
+            session,
+            Line(
+                buyer_organization_id=order.organization_id,
+                origin_region_id=line.origin_region_id,
+                supplier_id=line.supplier_id,
+                supplier_name=line.supplier_name_zh,
+                product_id=line.product_id,
+                product_name=line.name_zh,
+                category_id=categories.get(line.product_id),
+            ),
+            amount_fen=invoice_line.amount_fen,
+            occurred_on=local_date(now),
+            now=now,
+            channel=Channel.CANTEEN_BULK,
+            source=LedgerSource.BULK_LINE,
+            reference=f"{order.number} / {invoice.number}",
+            dedupe_key=f"bulk-received:line:{line.id}",
+            actor=actor,
+            bulk_order_id=order.id,
+        )
+
+
+def bulk_credited(
+    session: Session, invoice: Invoice, credit_note: Invoice, actor: Actor, now: datetime
+) -> None:
+    """A credit note took amounts off a canteen invoice: they stop counting."""
+    order = invoice.delivery.order
+    lines = {line.id: line for line in invoice.delivery.lines}
+    categories = _category_by_product(session, (line.product_id for line in lines.values()))
+    for credit_line in credit_note.lines:
+        line = lines[credit_line.order_line_id]
+        _append(
+            session,
+            Line(
+                buyer_organization_id=order.organization_id,
+                origin_region_id=line.origin_region_id,
+                supplier_id=line.supplier_id,
+                supplier_name=line.supplier_name_zh,
+                product_id=line.product_id,
+                product_name=line.name_zh,
+                category_id=categories.get(line.product_id),
+            ),
+            amount_fen=credit_line.amount_fen,
+            occurred_on=local_date(now),
+            now=now,
+            channel=Channel.CANTEEN_BULK,
+            source=LedgerSource.CREDIT_NOTE,
+            reference=f"{order.number} / {credit_note.number}",
+            dedupe_key=f"bulk-credit:{credit_note.id}:line:{credit_line.id}",
+            actor=actor,
+            reason=credit_note.reason,
+            bulk_order_id=order.id,
+        )
+
+
+# --- corrections -------------------------------------------------------------------------------
+
+
+def order_entries(
+    session: Session, *, retail_order_id: int | None = None, bulk_order_id: int | None = None
+) -> list[LedgerEntry]:
+    stmt = sa.select(LedgerEntry).order_by(LedgerEntry.id)
+    if retail_order_id is not None:
+        stmt = stmt.where(LedgerEntry.retail_order_id == retail_order_id)
+    else:
+        stmt = stmt.where(LedgerEntry.bulk_order_id == bulk_order_id)
+    return list(session.scalars(stmt))
+
+
+def reattribute(
+    session: Session,
+    actor: Actor,
+    now: datetime,
+    *,
+    to_organization_id: int,
+    reason: str,
+    retail_order_id: int | None = None,
+    bulk_order_id: int | None = None,
+) -> list[LedgerEntry]:
+    """Count an order for another budget unit from now on: what it counts for each old unit is
+    taken off (negative entries) and added for the new one, with the reason. History stays."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise DomainError(_l("Give a reason."), field="reason")
+    if len(reason) > 255:
+        raise DomainError(_l("At most %(n)d characters.", n=255), field="reason")
+    target = session.get(Organization, to_organization_id)
+    if target is None:
+        raise DomainError(_l("Choose the unit to count it for."), field="organization_id")
+    entries = order_entries(session, retail_order_id=retail_order_id, bulk_order_id=bulk_order_id)
+    if not entries:
+        raise DomainError(_l("This order has not counted toward anything yet."))
+    # Net per (unit, line of business) as it stands, including earlier corrections.
+    groups: dict[tuple, int] = {}
+    sample: dict[tuple, LedgerEntry] = {}
+    for entry in entries:
+        key = (
+            entry.buyer_organization_id,
+            entry.origin_region_id,
+            entry.supplier_id,
+            entry.supplier_name,
+            entry.product_id,
+            entry.product_name,
+            entry.category_id,
+            entry.channel,
+        )
+        groups[key] = groups.get(key, 0) + entry.amount_fen
+        sample[key] = entry
+    moved = [key for key, amount in groups.items() if amount and key[0] != target.id]
+    if not moved:
+        raise DomainError(_l("It already counts for that unit."), field="organization_id")
+    sequence = len(entries)
+    written: list[LedgerEntry] = []
+    today = local_date(now)
+    for key in moved:
+        entry = sample[key]
+        for organization_id, sign in ((key[0], -1), (target.id, 1)):
+            sequence += 1
+            written_entry = _append(
+                session,
+                Line(
+                    buyer_organization_id=organization_id,
+                    origin_region_id=entry.origin_region_id,
+                    supplier_id=entry.supplier_id,
+                    supplier_name=entry.supplier_name,
+                    product_id=entry.product_id,
+                    product_name=entry.product_name,
+                    category_id=entry.category_id,
+                ),
+                amount_fen=sign * groups[key],
+                occurred_on=today,
+                now=now,
+                channel=entry.channel,
+                source=LedgerSource.CORRECTION,
+                reference=entry.source_reference,
+                dedupe_key=(
+                    f"correction:{'r' if retail_order_id else 'b'}"
+                    f"{retail_order_id or bulk_order_id}:{sequence}"
+                ),
+                actor=actor,
+                reason=reason,
+                retail_order_id=retail_order_id,
+                bulk_order_id=bulk_order_id,
+            )
+            if written_entry is not None:
+                written.append(written_entry)
+    return written
+
+
+# --- the roll-up, checked ----------------------------------------------------------------------
+
+
+def check_rollup(session: Session) -> list[str]:
+    """Differences between LedgerMonth and the ledger's own sums (empty when they agree)."""
+    month_expr = sa.func.date(LedgerEntry.occurred_on, "start of month")
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        month_expr = sa.cast(sa.func.date_trunc("month", LedgerEntry.occurred_on), sa.Date)
+    direct = {
+        (str(month)[:10], org, channel): (amount, count)
+        for month, org, channel, amount, count in session.execute(
+            sa.select(
+                month_expr,
+                LedgerEntry.buyer_organization_id,
+                LedgerEntry.channel,
+                sa.func.sum(LedgerEntry.amount_fen),
+                sa.func.count(),
+            ).group_by(month_expr, LedgerEntry.buyer_organization_id, LedgerEntry.channel)
+        )
+    }
+    rolled = {
+        (str(month)[:10], org, channel): (int(amount), int(count))
+        for month, org, channel, amount, count in session.execute(
+            sa.select(
+                LedgerMonth.month,
+                LedgerMonth.buyer_organization_id,
+                LedgerMonth.channel,
+                sa.func.sum(LedgerMonth.amount_fen),
+                sa.func.sum(LedgerMonth.entries),
+            ).group_by(LedgerMonth.month, LedgerMonth.buyer_organization_id, LedgerMonth.channel)
+        )
+    }
+    problems = []
+    for key in sorted(set(direct) | set(rolled), key=str):
+        if direct.get(key, (0, 0)) != rolled.get(key, (0, 0)):
+            problems.append(f"{key}: ledger {direct.get(key)} vs roll-up {rolled.get(key)}")
+    return problems
