@@ -95,11 +95,13 @@ def configure_blueprints(app: Flask) -> None:
     app.url_map.converters["int"] = DatabaseIdConverter
     from app.admin.views import bp as admin_bp
     from app.auth.views import bp as auth_bp
+    from app.board.views import bp as board_bp
     from app.canteen.views import bp as canteen_bp
     from app.catalog.views import bp as catalog_bp
     from app.counter.views import bp as counter_bp
     from app.inbox.views import bp as inbox_bp
     from app.invoices.views import bp as invoices_bp
+    from app.pledges.views import bp as pledges_bp
     from app.shop.views import bp as shop_bp
     from app.shop.webhooks import bp as webhooks_bp
     from app.supplier.views import bp as supplier_bp
@@ -115,6 +117,8 @@ def configure_blueprints(app: Flask) -> None:
     app.register_blueprint(supplier_bp, url_prefix="/supplier")
     app.register_blueprint(invoices_bp, url_prefix="/invoices")
     app.register_blueprint(inbox_bp)
+    app.register_blueprint(pledges_bp, url_prefix="/pledges")
+    app.register_blueprint(board_bp)
     app.register_blueprint(i18n_bp)
 
 

@@ -1,0 +1,1 @@
+"""Pledges: progress, pace and the ledger behind them; offline sales imports; reports."""
