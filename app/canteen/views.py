@@ -22,13 +22,13 @@ from flask_login import current_user
 
 from app.canteen.forms import ActionForm, DetailsForm, LinesForm, ReasonForm, UploadForm
 from app.extensions import db
-from app.models import BulkOrderStatus, Category, Organization, OrgKind, Region, Role
+from app.models import BulkOrderStatus, Category, Organization, OrgKind, Region, Role, Unit
 from app.services import canteen, exports, order_sheets, sheets
 from app.services.canteen import CanteenPolicy, ReceivedLine
 from app.services.clock import local_date, utcnow
 from app.services.errors import DomainError, LineErrors
-from app.services.pricing import bulk_minimum
 from app.web.access import roles_required
+from app.web.filters import format_quantity
 from app.web.forms import add_domain_error, commit_or_flash, requested_page
 
 bp = Blueprint("canteen", __name__)
@@ -86,18 +86,24 @@ def _sheet_filters() -> dict:
 
 def _render_sheet(draft=None, typed=None, errors=None, upload_form=None, upload_errors=None):
     filters = _sheet_filters()
-    products = canteen.bulk_products(db.session, **filters)
+    rows = canteen.sheet_rows(db.session, **filters)
     if typed is None:
-        typed = {line.product_id: line.quantity for line in draft.lines} if draft else {}
+        typed = (
+            {line.product_id: format_quantity(line.quantity) for line in draft.lines}
+            if draft
+            else {}
+        )
     status = 400 if errors or upload_errors else 200
     return render_template(
         "canteen/sheet.html",
-        products=products,
-        minimum={p.id: bulk_minimum(p) for p in products},
+        rows=rows,
         typed=typed,
         errors=errors or {},
         draft=draft,
         filters=filters,
+        # Built once, not per row: the sheet has thousands of rows.
+        product_path=url_for("catalog.product_detail", product_id=0)[:-1],
+        unit_labels={unit: str(unit.label) for unit in Unit},
         regions=db.session.scalars(db.select(Region).order_by(Region.sort_order)).all(),
         categories=db.session.scalars(db.select(Category).order_by(Category.sort_order)).all(),
         suppliers=db.session.scalars(
@@ -108,9 +114,7 @@ def _render_sheet(draft=None, typed=None, errors=None, upload_form=None, upload_
         form=LinesForm(),
         upload_form=upload_form or UploadForm(),
         upload_errors=upload_errors,
-        previous=canteen.list_orders(
-            db.session, current_user, canteen.OrderFilters(), page=1, per_page=10
-        ).items,
+        previous=canteen.recent_orders(db.session, current_user),
     ), status
 
 
@@ -257,6 +261,7 @@ def _render_order(order, details_form=None, line_errors=None, typed=None, status
     if details_form is None:
         details_form = DetailsForm(obj=order)
     earliest = canteen.earliest_delivery(db.session, order, utcnow()) if order.lines else {}
+    estimates = canteen.draft_estimates(order) if order.status == BulkOrderStatus.DRAFT else {}
     return render_template(
         "canteen/order.html",
         order=order,
@@ -266,6 +271,8 @@ def _render_order(order, details_form=None, line_errors=None, typed=None, status
         line_errors=line_errors or {},
         typed={int(k): v for k, v in (typed or {}).items()},
         earliest=max(earliest.values()) if earliest else None,
+        estimates=estimates,
+        estimate_total=sum(amount for _price, amount in estimates.values()),
         policy=policy,
         can_edit=canteen.can_edit(current_user, order),
         can_manage=canteen.can_manage(current_user, order),

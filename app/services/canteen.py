@@ -41,8 +41,10 @@ from app.models import (
     PriceTier,
     Product,
     ProductStatus,
+    Region,
     Role,
     SupplierDelivery,
+    Unit,
     User,
 )
 from app.services import invoices, ledger, notify
@@ -126,29 +128,57 @@ def _require_canteen_buyer(session: Session, actor: Actor) -> Organization:
 # --- reading ---------------------------------------------------------------------------------
 
 
-def bulk_products(
+@dataclass(slots=True)
+class SheetRow:
+    """One product of the quick order sheet: plain values, no ORM object (2,000 of them)."""
+
+    id: int
+    code: str
+    name_zh: str
+    name_en: str
+    unit: Unit
+    region_zh: str
+    region_en: str
+    supplier_zh: str
+    case_size: str  # as shown: "20", "2.5"
+    minimum: str
+    tiers: list[tuple[Decimal, int]]
+
+
+def sheet_rows(
     session: Session,
     *,
     region_id: int | None = None,
     category_id: int | None = None,
     supplier_id: int | None = None,
     query: str = "",
-) -> list[Product]:
-    """Everything the canteen can order in bulk now, in catalog order, tiers loaded."""
+) -> list[SheetRow]:
+    """Everything the canteen can order in bulk now, in catalog order, read as plain rows.
+
+    Two queries (products with their names joined in, then every tier of them) and no ORM
+    entities: the sheet lists the whole bulk catalog, and building thousands of objects with
+    their relationships was most of its time.
+    """
+    region = sa.orm.aliased(Region)
     stmt = (
-        sa.select(Product)
-        .join(Product.supplier)
+        sa.select(
+            Product.id,
+            Product.code,
+            Product.name_zh,
+            Product.name_en,
+            Product.unit,
+            Product.case_size,
+            Product.min_bulk_quantity,
+            region.name_zh,
+            region.name_en,
+            Organization.name_zh,
+        )
+        .join(Organization, Product.supplier_id == Organization.id)
+        .join(region, Product.origin_region_id == region.id)
         .where(
             Product.status == ProductStatus.ACTIVE,
             Product.case_size.is_not(None),
             Organization.active.is_(True),
-            sa.exists().where(PriceTier.product_id == Product.id),
-        )
-        .options(
-            selectinload(Product.price_tiers),
-            joinedload(Product.supplier),
-            joinedload(Product.origin_region),
-            joinedload(Product.category),
         )
         .order_by(Product.category_id, Product.name_pinyin, Product.id)
     )
@@ -167,7 +197,28 @@ def bulk_products(
                 sa.func.lower(Product.code).like(like),
             )
         )
-    return list(session.scalars(stmt).unique())
+    products = session.execute(stmt).all()
+    tiers: dict[int, list[tuple[Decimal, int]]] = defaultdict(list)
+    tier_rows = session.execute(
+        sa.select(PriceTier.product_id, PriceTier.min_quantity, PriceTier.unit_price_fen)
+        .where(PriceTier.product_id.in_(stmt.with_only_columns(Product.id).order_by(None)))
+        .order_by(PriceTier.product_id, PriceTier.min_quantity)
+    )
+    for product_id, min_quantity, price in tier_rows:
+        tiers[product_id].append((Decimal(min_quantity), price))
+    rows = []
+    for pid, code, name_zh, name_en, unit, case, min_bulk, r_zh, r_en, supplier in products:
+        if not tiers[pid]:
+            continue  # no price tiers: not offered in bulk
+        case = Decimal(case)
+        minimum = fmt_quantity(max(Decimal(min_bulk or 0), tiers[pid][0][0], case))
+        case = fmt_quantity(case)
+        rows.append(
+            SheetRow(
+                pid, code, name_zh, name_en, unit, r_zh, r_en, supplier, case, minimum, tiers[pid]
+            )
+        )
+    return rows
 
 
 def get_order(session: Session, actor: Actor, order_id: int) -> BulkOrder:
@@ -260,6 +311,22 @@ def list_orders(
     )
     stmt = stmt.order_by(BulkOrder.delivery_date.desc().nulls_first(), BulkOrder.id.desc())
     return paginate(session, stmt, page, per_page)
+
+
+def recent_orders(session: Session, actor: Actor, limit: int = 10) -> list[tuple[BulkOrder, int]]:
+    """The canteen's latest orders with their number of lines, to copy from."""
+    line_count = (
+        sa.select(sa.func.count(BulkOrderLine.id))
+        .where(BulkOrderLine.order_id == BulkOrder.id)
+        .scalar_subquery()
+    )
+    stmt = (
+        visible_orders(session, actor)
+        .add_columns(line_count)
+        .order_by(BulkOrder.id.desc())
+        .limit(limit)
+    )
+    return [(order, count) for order, count in session.execute(stmt)]
 
 
 def export_lines(session: Session, actor: Actor, filters: OrderFilters) -> list[BulkOrderLine]:
@@ -541,6 +608,19 @@ def copy_order(
 
 
 # --- submission and approval -----------------------------------------------------------------
+
+
+def draft_estimates(order: BulkOrder) -> dict[int, tuple[int, int]]:
+    """{line id: (unit price, amount)} at today's tiers for a draft's valid lines: what the
+    buyer would pay if it were submitted now (submission decides; this only shows it)."""
+    estimates = {}
+    for line in order.lines:
+        try:
+            price = check_bulk_line(line.product, line.quantity)
+        except QuantityError:
+            continue
+        estimates[line.id] = (price, line_total(price, line.quantity))
+    return estimates
 
 
 def earliest_delivery(session: Session, order: BulkOrder, now: datetime) -> dict[int, date]:

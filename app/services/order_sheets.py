@@ -22,8 +22,14 @@ from app.services.pricing import QuantityError, check_bulk_line, parse_quantity
 from app.services.sheets import SheetRow
 
 
-def _catalog(session: Session) -> tuple[dict[str, Product], dict[str, list[Product]]]:
-    """Bulk products by lower-cased code and by exact name, in two queries for the whole sheet."""
+def _catalog(
+    session: Session, rows: Sequence[SheetRow]
+) -> tuple[dict[str, Product], dict[str, list[Product]]]:
+    """The bulk products the sheet names, by lower-cased code and by exact name: one query for
+    the whole sheet, and only for what it mentions (not the whole catalog)."""
+    mentioned = {row.product for row in rows if row.product}
+    if not mentioned:
+        return {}, {}
     products = session.scalars(
         sa.select(Product)
         .join(Product.supplier)
@@ -31,6 +37,10 @@ def _catalog(session: Session) -> tuple[dict[str, Product], dict[str, list[Produ
             Product.status == ProductStatus.ACTIVE,
             Organization.active.is_(True),
             sa.exists().where(PriceTier.product_id == Product.id),
+            sa.or_(
+                sa.func.lower(Product.code).in_({name.lower() for name in mentioned}),
+                Product.name_zh.in_(mentioned),
+            ),
         )
         .options(selectinload(Product.price_tiers), joinedload(Product.supplier))
     ).unique()
@@ -44,7 +54,7 @@ def _catalog(session: Session) -> tuple[dict[str, Product], dict[str, list[Produ
 
 def resolve(session: Session, rows: Sequence[SheetRow]) -> dict[int, tuple[Product, object]]:
     """{product id: (product, quantity)} for a clean sheet; LineErrors keyed by line otherwise."""
-    by_code, by_name = _catalog(session)
+    by_code, by_name = _catalog(session, rows)
     errors: dict[int, str] = {}
     chosen: dict[int, tuple[Product, object]] = {}
     first_line: dict[int, int] = {}

@@ -84,6 +84,18 @@ def event_label(event: OrderEvent) -> str:
     return str(states(event.to_state).label)
 
 
+def tier_data(tiers) -> str:
+    """Bulk price tiers as the order sheet's script reads them: "20:4580 60:4380"."""
+    return " ".join(f"{format_quantity(quantity)}:{fen}" for quantity, fen in tiers)
+
+
+def tier_lines(tiers) -> Markup:
+    """Bulk price tiers, one per line: ≥20: ¥45.80 (one call per row, not a template loop)."""
+    return Markup(
+        "".join(f"<div>≥{format_quantity(q)}: {format_yuan(fen)}</div>" for q, fen in tiers)
+    )
+
+
 #: What each move of a bulk order is called on its history.
 BULK_ACTIONS = {
     "create": _l("Draft created"),
@@ -172,6 +184,8 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(local_datetime, "local_dt")
     app.add_template_global(event_label)
     app.add_template_filter(bulk_action_label, "bulk_action")
+    app.add_template_filter(tier_data, "tier_data")
+    app.add_template_filter(tier_lines, "tier_lines")
     app.add_template_global(bulk_state_label)
     app.add_template_filter(note_text, "note")
     app.add_template_global(qr_svg)
