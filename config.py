@@ -72,6 +72,16 @@ class Config:
     #: Uploaded order sheets above this size are refused before they are read.
     ORDER_SHEET_MAX_BYTES = _env_int("ORDER_SHEET_MAX_BYTES", 2 * 1024 * 1024)
     ORDER_SHEET_MAX_ROWS = _env_int("ORDER_SHEET_MAX_ROWS", 2000)
+    #: Files of offline sales uploaded on the web; `flask import-sales` takes larger ones.
+    SALES_IMPORT_MAX_BYTES = _env_int("SALES_IMPORT_MAX_BYTES", 10 * 1024 * 1024)
+    SALES_IMPORT_MAX_ROWS = _env_int("SALES_IMPORT_MAX_ROWS", 20_000)
+    #: A running pledge whose share of the target met is more than this many percentage points
+    #: below the share of its period elapsed is flagged on the coordinator's pledge list.
+    PLEDGE_BEHIND_MARGIN_PERCENT = _env_int("PLEDGE_BEHIND_MARGIN_PERCENT", 5)
+    #: A pledge's XLSX export lists its ledger lines up to this many (the CSV has them all).
+    REPORT_XLSX_MAX_LINES = _env_int("REPORT_XLSX_MAX_LINES", 50_000)
+    #: Seconds the public board's figures are reused before they are computed again.
+    BOARD_CACHE_SECONDS = _env_int("BOARD_CACHE_SECONDS", 30)
 
     #: E-mail. Without MAIL_SERVER messages stay in the outbox (/admin/outbox) unsent.
     MAIL_SERVER = os.environ.get("MAIL_SERVER") or None
@@ -134,6 +144,7 @@ class TestingConfig(Config):
     ONLINE_PAYMENT_MINUTES = 45
     CANTEEN_APPROVAL_THRESHOLD_FEN = 500_000
     GOODS_IN_TOLERANCE_PERCENT = 10
+    PLEDGE_BEHIND_MARGIN_PERCENT = 5
     MAIL_SERVER = None
     SITE_URL = "http://shanhai.test"
     CATALOG_CACHE_SECONDS = 0

@@ -1,8 +1,10 @@
-"""Command-line tasks: `flask seed-demo`, `create-user`, `release-unpaid-orders`, `send-mail`."""
+"""Command-line tasks: `flask seed-demo`, `create-user`, `release-unpaid-orders`, `send-mail`,
+`bench-data`."""
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import click
 import sqlalchemy as sa
@@ -11,9 +13,10 @@ from flask.cli import with_appcontext
 
 from app.extensions import db
 from app.models import Order, Organization, Role
-from app.services import accounts, demo, notify, orders, payments
+from app.services import accounts, demo, demo_history, notify, orders, payments
 from app.services.clock import utcnow
 from app.services.errors import DomainError
+from app.services.money import format_yuan
 
 DEFAULT_DEMO_PASSWORD = "shanhai2026"
 
@@ -23,6 +26,8 @@ def register(app: Flask) -> None:
     app.cli.add_command(create_user_command)
     app.cli.add_command(release_unpaid_orders_command)
     app.cli.add_command(send_mail_command)
+    app.cli.add_command(bench_data_command)
+    app.cli.add_command(import_sales_command)
 
 
 @click.command("seed-demo")
@@ -34,7 +39,13 @@ def register(app: Flask) -> None:
     help="Password of new demo accounts.",
 )
 @click.option("--allow-production", is_flag=True, help="Seed even with the production config.")
-def seed_demo_command(password: str, allow_production: bool) -> None:
+@click.option(
+    "--history/--no-history",
+    "with_history",
+    default=True,
+    help="Also add this year's canteen orders, staff purchases, pledges and an imported file.",
+)
+def seed_demo_command(password: str, allow_production: bool, with_history: bool) -> None:
     """Add the demo catalog and one account per role (only what is missing)."""
     if current_app.config["APP_ENV"] == "production" and not allow_production:
         raise click.ClickException(
@@ -44,11 +55,22 @@ def seed_demo_command(password: str, allow_production: bool) -> None:
     try:
         report = demo.seed_demo(db.session, password=password, now=utcnow())
         db.session.commit()
+        history = None
+        if with_history:
+            history = demo_history.seed_history(db.session, password=password, now=utcnow())
+            db.session.commit()
     except DomainError as error:
         db.session.rollback()
         raise click.ClickException(str(error.message)) from error
     added = ", ".join(f"{n} {kind}" for kind, n in report.created.items()) or "nothing new"
     click.echo(f"Demo data: {added}.")
+    if history is not None:
+        click.echo(
+            f"Demo history: {history.bulk_orders} canteen orders received and invoiced, "
+            f"{history.staff_orders} staff orders, {history.pledges} pledges, "
+            f"{history.imported_rows} imported offline sales, "
+            f"{history.supplier_accounts} supplier accounts (<supplier code>@shanhai.demo)."
+        )
     click.echo("Demo accounts (e-mail / password / roles):")
     for email, roles, is_new in report.accounts:
         shown = password if is_new else "(unchanged)"
@@ -131,3 +153,120 @@ def send_mail_command() -> None:
         raise click.ClickException("MAIL_SERVER is not set: messages stay in /admin/outbox.")
     sent = notify.deliver(db.session, settings, utcnow(), limit=1000)
     click.echo(f"Sent {sent} message(s).")
+
+
+@click.command("bench-data")
+@with_appcontext
+@click.option(
+    "--entries",
+    type=click.IntRange(min=0),
+    required=True,
+    help="How many bench entries the ledger should hold; only the missing ones are added.",
+)
+@click.option("--years", type=click.IntRange(1, 10), default=2, show_default=True)
+@click.option("--seed", type=int, default=2026, show_default=True)
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def bench_data_command(entries: int, years: int, seed: int, yes: bool) -> None:
+    """Fill the ledger with made-up entries for benchmarks (never in production).
+
+    Entries are spread over the demo units, suppliers and products (run seed-demo first) and
+    over the last --years years; the monthly roll-up is kept equal to the ledger.
+    """
+    from app.services import bench_data
+    from app.services.clock import local_date
+
+    if current_app.config["APP_ENV"] == "production":
+        raise click.ClickException("Refusing to add made-up ledger entries in production.")
+    try:
+        bench_data.demo_world(db.session)
+    except bench_data.MissingDemoData as error:
+        raise click.ClickException(str(error)) from error
+    have = bench_data.bench_entry_count(db.session)
+    missing = max(0, entries - have)
+    if not missing:
+        click.echo(f"The ledger already holds {have:,} bench entries; nothing to add.")
+        return
+    url = db.engine.url.render_as_string(hide_password=True)
+    if not yes:
+        click.confirm(
+            f"Add {missing:,} made-up ledger entries to {url}? They count toward pledges.",
+            abort=True,
+        )
+    with click.progressbar(length=missing, label="Ledger entries", show_pos=True) as bar:
+        report = bench_data.fill_ledger(
+            db.session,
+            entries,
+            today=local_date(utcnow()),
+            years=years,
+            seed=seed,
+            progress=bar.update,
+        )
+    bench_data.tidy(db.engine)
+    click.echo(
+        f"Added {report.added:,} entries in {report.seconds:.1f} s; "
+        f"the ledger holds {report.after:,} bench entries."
+    )
+
+
+@click.command("import-sales")
+@with_appcontext
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, readable=True, path_type=Path))
+@click.option(
+    "--source",
+    required=True,
+    help="Where the sales were recorded: counter-till, zcy (政采云), ... (a-z, 0-9, -).",
+)
+@click.option("--commit", "commit_now", is_flag=True, help="Count the rows now, without review.")
+@click.option("--as", "as_email", default=None, help="E-mail of the coordinator importing it.")
+def import_sales_command(file: Path, source: str, commit_now: bool, as_email: str | None) -> None:
+    """Import offline sales (CSV or XLSX) to count toward the pledges.
+
+    Without --commit the checked file waits for review at the printed address; a file with
+    errors is refused as a whole (each bad line is listed) and the command exits 1.
+    """
+    from app.services import sales_import
+    from app.services.errors import LineErrors
+
+    actor = None
+    if as_email:
+        actor = accounts.find_user_by_email(db.session, as_email)
+        if actor is None or not actor.active:
+            raise click.ClickException(f"No active account {as_email!r}.")
+        if not actor.has_role(Role.COORDINATOR, Role.ADMIN):
+            raise click.ClickException(f"{actor.email} is not a coordinator or administrator.")
+    if file.stat().st_size > sales_import.CLI_MAX_BYTES:
+        raise click.ClickException(f"{file.name} is larger than the import limit.")
+    now = utcnow()
+    try:
+        rows = sales_import.read(
+            file.name,
+            file.read_bytes(),
+            max_bytes=sales_import.CLI_MAX_BYTES,
+            max_rows=sales_import.CLI_MAX_ROWS,
+        )
+        with click.progressbar(length=len(rows), label="Checking rows") as bar:
+            batch = sales_import.stage(
+                db.session, actor, now, source, file.name, rows, progress=bar.update
+            )
+        if commit_now:
+            with click.progressbar(length=batch.rows_total, label="Counting rows") as bar:
+                sales_import.commit(db.session, batch, actor, now, progress=bar.update)
+        db.session.commit()
+    except LineErrors as error:
+        db.session.rollback()
+        click.echo(f"{file.name}: {error.message}", err=True)
+        for line, message in sorted(error.errors.items()):
+            click.echo(f"  line {line}: {message}", err=True)
+        raise SystemExit(1) from error
+    except DomainError as error:
+        db.session.rollback()
+        raise click.ClickException(f"{file.name}: {error.message}") from error
+    amount = format_yuan(batch.amount_fen)
+    click.echo(
+        f"Import {batch.id} ({batch.source}, {batch.filename}): {batch.rows_total} rows,"
+        f" {batch.rows_new} new, {batch.rows_already_counted} already counted, {amount}."
+    )
+    if commit_now:
+        click.echo(f"Committed: {batch.rows_new} rows now count toward the pledges.")
+    else:
+        click.echo(f"Waiting for review: /pledges/imports/{batch.id}")

@@ -28,6 +28,8 @@ from app.models import (
     Invoice,
     InvoiceLine,
     InvoiceSequence,
+    LedgerEntry,
+    LedgerMonth,
     Notification,
     Organization,
     OrgKind,
@@ -376,6 +378,17 @@ def _erase_since(engine: sa.Engine, marks) -> None:
     products = sa.select(Product.id).where(Product.supplier_id.in_(organizations))
     with engine.begin() as connection:
         for statement in (
+            # The test's own ledger rows first: they point at its orders, units and products.
+            sa.delete(LedgerEntry).where(
+                LedgerEntry.buyer_organization_id.in_(organizations)
+                | LedgerEntry.bulk_order_id.in_(orders)
+                | LedgerEntry.supplier_id.in_(organizations)
+                | LedgerEntry.product_id.in_(products)
+            ),
+            sa.delete(LedgerMonth).where(
+                LedgerMonth.buyer_organization_id.in_(organizations)
+                | (LedgerMonth.origin_region_id > marks[Region])
+            ),
             sa.delete(BankPayment).where(BankPayment.invoice_id.in_(billed)),
             sa.delete(InvoiceLine).where(InvoiceLine.invoice_id.in_(billed)),
             sa.delete(Invoice).where(Invoice.id.in_(billed), Invoice.corrects_id.is_not(None)),
@@ -398,3 +411,156 @@ def _erase_since(engine: sa.Engine, marks) -> None:
             sa.delete(Region).where(Region.id > marks[Region]),
         ):
             connection.execute(statement)
+
+
+# --- offline sales imports (app.services.sales_import) -----------------------------------------
+
+
+@dataclass
+class ImportWorld:
+    """What an import file names: two regions, two buying units, a supplier of the catalog with
+    one product, a 2026 pledge (so 2026 dates are inside one), and a coordinator."""
+
+    dazhou: Region
+    zhoushan: Region
+    finance: Organization
+    canteen: Organization
+    supplier: Organization
+    beef: Product
+    pledge: object
+    coordinator: User
+
+
+def import_world(make: Builders) -> ImportWorld:
+    from datetime import date
+
+    from app.models import Pledge, PledgeKind
+
+    dazhou = make.region(name_zh=f"达州{next(_numbers)}")
+    zhoushan = make.region(kind=RegionKind.LOCAL, name_zh=f"舟山{next(_numbers)}")
+    supplier = make.supplier(region=dazhou, name_zh=f"达州灯影坊{next(_numbers)}")
+    now = utcnow()
+    pledge = make._add(
+        Pledge(
+            name="2026年消费帮扶",
+            kind=PledgeKind.FIXED,
+            target_fen=53_000_000,
+            period_start=date(2026, 1, 1),
+            period_end=date(2026, 12, 31),
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    return ImportWorld(
+        dazhou=dazhou,
+        zhoushan=zhoushan,
+        finance=make.organization(name_zh=f"市财政局{next(_numbers)}"),
+        canteen=make.canteen(),
+        supplier=supplier,
+        beef=make.product(supplier=supplier, name_zh=f"灯影牛肉{next(_numbers)}"),
+        pledge=pledge,
+        coordinator=make.user(roles={Role.COORDINATOR}),
+    )
+
+
+SALES_HEADER = ("日期", "单位", "地区", "供应商", "商品", "金额", "参考号", "渠道")
+
+
+def sales_csv(rows, header=SALES_HEADER, encoding="utf-8-sig") -> bytes:
+    """An import file: the header, then each row (a tuple of cells) as written."""
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buffer.getvalue().encode(encoding)
+
+
+def good_sales_rows(world: ImportWorld, prefix="ZCY-2026-") -> list[tuple]:
+    """Three clean rows: a catalog product by code, one by name, one of a supplier outside the
+    catalog (a union purchase)."""
+    return [
+        ("2026-03-02", world.finance.code, world.dazhou.code, "", world.beef.code, "1280.50",
+         f"{prefix}0001", "线下"),
+        ("2026/06/15", world.canteen.name_zh, world.dazhou.name_zh, world.supplier.name_zh,
+         world.beef.name_zh, "2,400", f"{prefix}0002", ""),
+        ("2026年9月20日", world.finance.code, world.zhoushan.code, "嵊泗海岛渔家",
+         "嵊泗贻贝礼盒", "¥860.00", f"{prefix}0003", "工会"),
+    ]  # fmt: skip
+
+
+def staged_import(make: Builders, world: ImportWorld | None = None, source="zcy"):
+    """A batch of the three good rows, waiting for review."""
+    from app.services import sales_import
+
+    world = world or import_world(make)
+    rows = sales_import.read(
+        "sales.csv", sales_csv(good_sales_rows(world)), max_bytes=10**6, max_rows=100
+    )
+    batch = sales_import.stage(make.session, world.coordinator, utcnow(), source, "sales.csv", rows)
+    make.session.commit()
+    return batch
+
+
+# --- pledges (app.services.pledges) ------------------------------------------------------------
+
+
+class _CoordinatorStandIn:
+    """Who creates a test's pledges: the service only asks for the role."""
+
+    id = None
+    organization_id = None
+
+    def has_role(self, *roles) -> bool:
+        return Role.COORDINATOR in roles
+
+
+def _pledge(
+    self: Builders,
+    *,
+    name="2026年达州消费帮扶",
+    kind=None,
+    target_fen=53_000_000,
+    start=None,
+    end=None,
+    organizations=(),
+    regions=None,
+    channels=(),
+    declared_spending_fen=None,
+    share_percent=None,
+    public=False,
+):
+    """A pledge made through the service, committed: by default the 2026 calendar year,
+    ¥530,000.00, every buying organization, one new region (pass `regions` to choose)."""
+    from datetime import date
+
+    from app.models import PledgeKind
+    from app.services import pledges
+
+    kind = kind or PledgeKind.FIXED
+    pledge = pledges.create_pledge(
+        self.session,
+        _CoordinatorStandIn(),
+        utcnow(),
+        pledges.PledgeData(
+            name=name,
+            kind=kind,
+            period_start=start or date(2026, 1, 1),
+            period_end=end or date(2026, 12, 31),
+            all_organizations=not organizations,
+            organization_ids=[org.id for org in organizations],
+            region_ids=[region.id for region in (regions or [self.region()])],
+            channels=list(channels),
+            target_fen=target_fen if kind == PledgeKind.FIXED else None,
+            declared_spending_fen=declared_spending_fen,
+            share_percent=share_percent,
+            public=public,
+        ),
+    )
+    self.session.commit()
+    return pledge
+
+
+Builders.pledge = _pledge

@@ -11,7 +11,7 @@ from app.services import canteen
 from app.services.clock import utcnow
 from app.web.access import LOGGED_IN, PUBLIC, is_safe_next
 from tests.conftest import page_text
-from tests.helpers import PASSWORD
+from tests.helpers import PASSWORD, staged_import
 
 #: Protected pages that answer an allowed user with a redirect instead of a page.
 #: Pages that answer a GET with a redirect on purpose, and where that redirect must lead
@@ -91,6 +91,8 @@ def real_url(rule, make, user=None) -> str:
         ),
         "action": lambda: "ready",
         "place_id": lambda: make.delivery_place().id,
+        "batch_id": lambda: staged_import(make).id,
+        "pledge_id": lambda: make.pledge().id,
     }
     missing = rule.arguments - builders.keys()
     if missing:

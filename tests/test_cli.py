@@ -123,3 +123,111 @@ def test_create_user_with_a_name_too_long_is_refused_cleanly(runner, session):
     assert result.exit_code != 0
     assert "最多 64 个字符" in result.output
     assert session.scalar(sa.select(sa.func.count(User.id))) == 0
+
+
+# --- flask import-sales ------------------------------------------------------------------------
+
+
+def _import_counts(session) -> tuple[int, int, int]:
+    from app.models import ImportBatch, ImportRow, LedgerEntry
+
+    return tuple(
+        session.scalar(sa.select(sa.func.count()).select_from(model))
+        for model in (ImportBatch, ImportRow, LedgerEntry)
+    )
+
+
+def test_import_sales_stages_a_file_for_review(runner, session, make, tmp_path):
+    from app.models import ImportBatch, ImportStatus
+    from tests.helpers import good_sales_rows, import_world, sales_csv
+
+    world = import_world(make)
+    path = tmp_path / "zcy-2026.csv"
+    path.write_bytes(sales_csv(good_sales_rows(world)))
+
+    result = runner.invoke(args=["import-sales", str(path), "--source", "zcy"])
+
+    assert result.exit_code == 0, result.output
+    batch = session.scalars(sa.select(ImportBatch)).one()
+    assert batch.status == ImportStatus.PENDING and batch.created_by_id is None
+    assert batch.filename == "zcy-2026.csv"
+    assert "Checking rows" in result.output
+    assert "3 rows, 3 new, 0 already counted, ¥4,540.50" in result.output
+    assert f"/pledges/imports/{batch.id}" in result.output
+    assert _import_counts(session)[2] == 0
+
+
+def test_import_sales_with_commit_counts_the_rows_once(runner, session, make, tmp_path):
+    from app.models import ImportBatch, ImportStatus, LedgerEntry
+    from tests.helpers import good_sales_rows, import_world, sales_csv
+
+    world = import_world(make)
+    path = tmp_path / "sales.csv"
+    path.write_bytes(sales_csv(good_sales_rows(world)))
+    args = ["import-sales", str(path), "--source", "zcy", "--commit"]
+
+    result = runner.invoke(args=[*args, "--as", world.coordinator.email])
+
+    assert result.exit_code == 0, result.output
+    assert "Checking rows" in result.output and "Counting rows" in result.output
+    assert "Committed: 3 rows" in result.output
+    batch = session.scalars(sa.select(ImportBatch)).one()
+    assert batch.status == ImportStatus.COMMITTED
+    assert batch.created_by_id == world.coordinator.id
+    total = sa.select(sa.func.sum(LedgerEntry.amount_fen))
+    assert session.scalar(total) == 454050
+
+    again = runner.invoke(args=args)
+    assert again.exit_code == 0, again.output
+    assert "3 rows, 0 new, 3 already counted" in again.output
+    assert session.scalar(total) == 454050
+
+
+def test_import_sales_lists_the_bad_lines_and_exits_1_with_nothing_written(
+    runner, session, make, tmp_path
+):
+    from tests.helpers import good_sales_rows, import_world, sales_csv
+
+    world = import_world(make)
+    rows = good_sales_rows(world)
+    bad = [rows[0], ("2026-04-01", "NO-SUCH-UNIT", *rows[0][2:6], "B-1", ""), rows[0]]
+    path = tmp_path / "bad.csv"
+    path.write_bytes(sales_csv(bad))
+
+    result = runner.invoke(args=["import-sales", str(path), "--source", "zcy", "--commit"])
+
+    assert result.exit_code == 1
+    assert "line 3:" in result.output and "NO-SUCH-UNIT" in result.output
+    assert "line 4:" in result.output and "ZCY-2026-0001" in result.output
+    assert "line 2:" not in result.output
+    assert _import_counts(session) == (0, 0, 0)
+
+
+def test_import_sales_refuses_a_file_that_is_not_a_spreadsheet(runner, session, make, tmp_path):
+    path = tmp_path / "photo.csv"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00binary")
+    result = runner.invoke(args=["import-sales", str(path), "--source", "zcy"])
+    assert result.exit_code == 1
+    assert "photo.csv:" in result.output
+    assert _import_counts(session) == (0, 0, 0)
+
+
+def test_import_sales_refuses_a_bad_source_or_someone_not_a_coordinator(
+    runner, session, make, tmp_path
+):
+    from tests.helpers import good_sales_rows, import_world, sales_csv
+
+    world = import_world(make)
+    path = tmp_path / "sales.csv"
+    path.write_bytes(sales_csv(good_sales_rows(world)))
+    staff = make.user(roles={Role.STAFF})
+
+    for extra in (
+        ["--source", "政采云"],
+        ["--source", "zcy", "--as", staff.email],
+        ["--source", "zcy", "--as", "nobody@shanhai.demo"],
+    ):
+        result = runner.invoke(args=["import-sales", str(path), *extra])
+        assert result.exit_code == 1, extra
+    assert "not a coordinator" in result.output or "nobody@shanhai.demo" in result.output
+    assert _import_counts(session) == (0, 0, 0)

@@ -8,7 +8,7 @@ from flask_login import current_user, login_user, logout_user
 
 from app.auth.forms import ChangePasswordForm, LoginForm, RegisterForm
 from app.extensions import db, limiter
-from app.models import OrgKind
+from app.models import OrgKind, Role
 from app.services import accounts
 from app.services.clock import utcnow
 from app.services.errors import DomainError
@@ -49,7 +49,9 @@ def login():
     db.session.commit()
     login_user(user, remember=form.remember.data)
     flash(_("Welcome, %(name)s.", name=user.name), "success")
-    return redirect(safe_next())
+    # A coordinator's work starts at the pledges, where the ones behind pace are flagged.
+    home = "pledges.index" if user.has_role(Role.COORDINATOR) else "catalog.home"
+    return redirect(safe_next(home))
 
 
 @bp.post("/logout")

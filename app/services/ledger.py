@@ -452,3 +452,223 @@ def check_rollup(session: Session) -> list[str]:
         if direct.get(key, (0, 0)) != rolled.get(key, (0, 0)):
             problems.append(f"{key}: ledger {direct.get(key)} vs roll-up {rolled.get(key)}")
     return problems
+
+
+# --- imported sales (app.services.sales_import) ------------------------------------------------
+#
+# A file may hold tens of thousands of sales, so these write their entries many rows per
+# statement (INSERT ... ON CONFLICT (dedupe_key) DO NOTHING RETURNING) and add them to the
+# monthly roll-up once per group, instead of one savepoint per entry as `_append` does. The
+# dedupe rules are the same: a key taken, by an earlier commit or by one racing this one, adds
+# nothing. Rows go in sorted by key and groups in sorted order, so that two transactions
+# writing overlapping rows wait for each other instead of deadlocking.
+
+
+@dataclass(frozen=True)
+class ImportedSale:
+    """One row of an import file, checked, as it is to count."""
+
+    line: Line
+    amount_fen: int
+    occurred_on: date
+    channel: Channel
+    reference: str
+    #: How many times this source's reference was imported before (all of them reversed).
+    generation: int
+
+
+def import_external_key(source: str, reference: str) -> str:
+    """How an imported row is recognised when a file comes again: "<source>:<reference>"."""
+    return f"{source}:{reference}"
+
+
+def _import_dedupe_key(external_key: str, generation: int) -> str:
+    import hashlib
+
+    key = f"import:{external_key}:{generation}"
+    if len(key) > 200:  # a long source and reference: their digest stands for them
+        digest = hashlib.sha256(external_key.encode()).hexdigest()
+        key = f"import:sha256:{digest}:{generation}"
+    return key
+
+
+def import_sales(
+    session: Session,
+    sales: Iterable[ImportedSale],
+    *,
+    source_name: str,
+    import_batch_id: int,
+    actor: Actor | None,
+    now: datetime,
+) -> set[str]:
+    """Sales recorded elsewhere count, each on the day it was made. Returns the external keys of
+    the sales written; the others were recorded already (the same generation of the same
+    source and reference, committed by another batch)."""
+    values = []
+    for sale in sales:
+        external_key = import_external_key(source_name, sale.reference)
+        values.append(
+            _entry_values(
+                sale.line,
+                amount_fen=sale.amount_fen,
+                occurred_on=sale.occurred_on,
+                now=now,
+                channel=sale.channel,
+                source=LedgerSource.IMPORT,
+                reference=sale.reference,
+                dedupe_key=_import_dedupe_key(external_key, sale.generation),
+                external_key=external_key,
+                import_batch_id=import_batch_id,
+                actor=actor,
+            )
+        )
+    return {row["external_key"] for row in _append_many(session, values)}
+
+
+def reverse_import(
+    session: Session, import_batch_id: int, *, actor: Actor | None, now: datetime, reason: str
+) -> int:
+    """An import stops counting: each of its entries again, negative, on the same day (the file
+    was wrong, so its sales leave the months they were counted in), with the reason. Returns
+    how many entries were written."""
+    originals = session.execute(
+        sa.select(LedgerEntry.__table__)
+        .where(
+            LedgerEntry.import_batch_id == import_batch_id,
+            LedgerEntry.source == LedgerSource.IMPORT,
+        )
+        .order_by(LedgerEntry.id)
+    ).mappings()
+    values = [
+        _entry_values(
+            Line(
+                buyer_organization_id=entry["buyer_organization_id"],
+                origin_region_id=entry["origin_region_id"],
+                supplier_id=entry["supplier_id"],
+                supplier_name=entry["supplier_name"],
+                product_id=entry["product_id"],
+                product_name=entry["product_name"],
+                category_id=entry["category_id"],
+            ),
+            amount_fen=-entry["amount_fen"],
+            occurred_on=entry["occurred_on"],
+            now=now,
+            channel=Channel(entry["channel"]),
+            source=LedgerSource.IMPORT_REVERSAL,
+            reference=entry["source_reference"],
+            dedupe_key=f"import-reversal:{entry['id']}",
+            external_key=entry["external_key"],
+            import_batch_id=import_batch_id,
+            actor=actor,
+            reason=reason,
+        )
+        for entry in originals
+    ]
+    return len(_append_many(session, values))
+
+
+def _entry_values(
+    line: Line,
+    *,
+    amount_fen: int,
+    occurred_on: date,
+    now: datetime,
+    channel: Channel,
+    source: LedgerSource,
+    reference: str,
+    dedupe_key: str,
+    external_key: str | None,
+    import_batch_id: int,
+    actor: Actor | None,
+    reason: str = "",
+) -> dict:
+    return {
+        "occurred_on": occurred_on,
+        "recorded_at": now,
+        "buyer_organization_id": line.buyer_organization_id,
+        "origin_region_id": line.origin_region_id,
+        "supplier_id": line.supplier_id,
+        "supplier_name": line.supplier_name[:128],
+        "product_id": line.product_id,
+        "product_name": line.product_name[:128],
+        "category_id": line.category_id,
+        "channel": channel,
+        "amount_fen": amount_fen,
+        "source": source,
+        "source_reference": reference[:128],
+        "retail_order_id": None,
+        "bulk_order_id": None,
+        "import_batch_id": import_batch_id,
+        "external_key": external_key,
+        "dedupe_key": dedupe_key,
+        "reason": reason[:255],
+        "actor_id": actor.id if actor else None,
+    }
+
+
+def _append_many(session: Session, values: list[dict]) -> list[dict]:
+    """Insert the entries whose dedupe key is free, add them to their months; the ones written."""
+    # A fixed order (numbers in keys by their value: "…:9" before "…:10").
+    values = sorted(
+        (v for v in values if v["amount_fen"]),
+        key=lambda v: (len(v["dedupe_key"]), v["dedupe_key"]),
+    )
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    written: list[dict] = []
+    if values:
+        table = LedgerEntry.__table__
+        # One statement compiled once, run for many rows (SQLAlchemy's "insertmanyvalues").
+        statement = (
+            dialect.insert(table)
+            .on_conflict_do_nothing(index_elements=["dedupe_key"])
+            .returning(table.c.dedupe_key)
+        )
+        taken = set(session.execute(statement, values).scalars())
+        written = [v for v in values if v["dedupe_key"] in taken]
+    months: dict[tuple, dict] = {}
+    for v in written:
+        key = (
+            month_of(v["occurred_on"]),
+            v["buyer_organization_id"],
+            v["origin_region_id"],
+            str(v["channel"]),
+            supplier_key(v["supplier_id"], v["supplier_name"]),
+            product_key(v["product_id"], v["product_name"]),
+        )
+        group = months.setdefault(
+            key,
+            {
+                "month": key[0],
+                "buyer_organization_id": key[1],
+                "origin_region_id": key[2],
+                "channel": v["channel"],
+                "supplier_key": key[4],
+                "supplier_name": v["supplier_name"],
+                "product_key": key[5],
+                "product_name": v["product_name"],
+                "category_id": v["category_id"],
+                "amount_fen": 0,
+                "entries": 0,
+            },
+        )
+        group["amount_fen"] += v["amount_fen"]
+        group["entries"] += 1
+    if months:
+        table = LedgerMonth.__table__
+        insert = dialect.insert(table)
+        upsert = insert.on_conflict_do_update(
+            index_elements=[
+                "month",
+                "buyer_organization_id",
+                "origin_region_id",
+                "channel",
+                "supplier_key",
+                "product_key",
+            ],
+            set_={
+                "amount_fen": table.c.amount_fen + insert.excluded.amount_fen,
+                "entries": table.c.entries + insert.excluded.entries,
+            },
+        )
+        session.execute(upsert, [months[key] for key in sorted(months)])
+    return written
