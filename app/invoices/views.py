@@ -24,6 +24,7 @@ from app.models import InvoiceKind, Organization, OrgKind, Role
 from app.services import invoices, pdf
 from app.services.clock import utcnow
 from app.services.errors import DomainError, LineErrors
+from app.services.money import format_yuan
 from app.web.access import roles_required
 from app.web.forms import add_domain_error, requested_page
 
@@ -145,14 +146,8 @@ def record_payment(invoice_id: int):
         db.session.rollback()
         add_domain_error(form, error)
         return _render(invoice, payment_form=form, status=error.status_code)
-    flash(_("Payment of %(amount)s recorded.", amount=_yuan(payment.amount_fen)), "success")
+    flash(_("Payment of %(amount)s recorded.", amount=format_yuan(payment.amount_fen)), "success")
     return redirect(url_for("invoices.detail", invoice_id=invoice_id), 303)
-
-
-def _yuan(fen: int) -> str:
-    from app.services.money import format_yuan
-
-    return format_yuan(fen)
 
 
 @bp.post("/<int:invoice_id>/credit")
