@@ -255,15 +255,23 @@ def retail_refunded(
 # --- canteen bulk ------------------------------------------------------------------------------
 
 
-def bulk_received(
-    session: Session, delivery: SupplierDelivery, invoice: Invoice, actor: Actor, now: datetime
+def _bulk_document(
+    session: Session,
+    delivery: SupplierDelivery,
+    document: Invoice,
+    *,
+    source: LedgerSource,
+    dedupe: str,
+    actor: Actor,
+    now: datetime,
 ) -> None:
-    """A canteen delivery was signed off: what was received counts, at the invoiced amounts."""
+    """Each line of an invoice (positive) or credit note (negative) as an entry for the
+    canteen, with the snapshot of the order line it bills."""
     order: BulkOrder = delivery.order
-    categories = _category_by_product(session, (line.product_id for line in delivery.lines))
-    by_order_line = {line.id: line for line in delivery.lines}
-    for invoice_line in invoice.lines:
-        line = by_order_line[invoice_line.order_line_id]
+    lines = {line.id: line for line in delivery.lines}
+    categories = _category_by_product(session, (line.product_id for line in lines.values()))
+    for document_line in document.lines:
+        line = lines[document_line.order_line_id]
         _append(
             session,
             Line(
@@ -275,49 +283,47 @@ def bulk_received(
                 product_name=line.name_zh,
                 category_id=categories.get(line.product_id),
             ),
-            amount_fen=invoice_line.amount_fen,
+            amount_fen=document_line.amount_fen,
             occurred_on=local_date(now),
             now=now,
             channel=Channel.CANTEEN_BULK,
-            source=LedgerSource.BULK_LINE,
-            reference=f"{order.number} / {invoice.number}",
-            dedupe_key=f"bulk-received:line:{line.id}",
+            source=source,
+            reference=f"{order.number} / {document.number}",
+            dedupe_key=dedupe.format(line=line.id, document_line=document_line.id),
             actor=actor,
+            reason=document.reason,
             bulk_order_id=order.id,
         )
+
+
+def bulk_received(
+    session: Session, delivery: SupplierDelivery, invoice: Invoice, actor: Actor, now: datetime
+) -> None:
+    """A canteen delivery was signed off: what was received counts, at the invoiced amounts."""
+    _bulk_document(
+        session,
+        delivery,
+        invoice,
+        source=LedgerSource.BULK_LINE,
+        dedupe="bulk-received:line:{line}",
+        actor=actor,
+        now=now,
+    )
 
 
 def bulk_credited(
     session: Session, invoice: Invoice, credit_note: Invoice, actor: Actor, now: datetime
 ) -> None:
     """A credit note took amounts off a canteen invoice: they stop counting."""
-    order = invoice.delivery.order
-    lines = {line.id: line for line in invoice.delivery.lines}
-    categories = _category_by_product(session, (line.product_id for line in lines.values()))
-    for credit_line in credit_note.lines:
-        line = lines[credit_line.order_line_id]
-        _append(
-            session,
-            Line(
-                buyer_organization_id=order.organization_id,
-                origin_region_id=line.origin_region_id,
-                supplier_id=line.supplier_id,
-                supplier_name=line.supplier_name_zh,
-                product_id=line.product_id,
-                product_name=line.name_zh,
-                category_id=categories.get(line.product_id),
-            ),
-            amount_fen=credit_line.amount_fen,
-            occurred_on=local_date(now),
-            now=now,
-            channel=Channel.CANTEEN_BULK,
-            source=LedgerSource.CREDIT_NOTE,
-            reference=f"{order.number} / {credit_note.number}",
-            dedupe_key=f"bulk-credit:{credit_note.id}:line:{credit_line.id}",
-            actor=actor,
-            reason=credit_note.reason,
-            bulk_order_id=order.id,
-        )
+    _bulk_document(
+        session,
+        invoice.delivery,
+        credit_note,
+        source=LedgerSource.CREDIT_NOTE,
+        dedupe=f"bulk-credit:{credit_note.id}:line:{{document_line}}",
+        actor=actor,
+        now=now,
+    )
 
 
 # --- corrections -------------------------------------------------------------------------------
