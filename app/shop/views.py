@@ -17,6 +17,7 @@ from app.services.payments import PaymentUnavailable
 from app.shop.forms import ActionForm, CheckoutForm, QuantityForm
 from app.web.access import roles_required
 from app.web.forms import commit_form, commit_or_flash, form_status, options, requested_page
+from app.web.sqlite import writes_on_get
 
 bp = Blueprint("shop", __name__)
 
@@ -164,6 +165,7 @@ def _release_if_due(order_list) -> None:
 
 
 @bp.get("/orders")
+@writes_on_get
 @buyers_only
 def my_orders():
     """The buyer's orders, newest first."""
@@ -187,6 +189,7 @@ def _show_order(order_id: int, payment_return: str | None = None):
 
 
 @bp.get("/orders/<int:order_id>")
+@writes_on_get
 @roles_required(Role.STAFF, *orders.COUNTER_ROLES)
 def order_detail(order_id: int):
     """One order: pickup code, lines, and the timeline of what happened to it."""
@@ -194,6 +197,7 @@ def order_detail(order_id: int):
 
 
 @bp.get("/orders/<int:order_id>/paid")
+@writes_on_get
 @buyers_only
 def payment_done(order_id: int):
     """Where Stripe sends the buyer after paying: paid, or still waiting for Stripe's word."""

@@ -2,7 +2,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 import sqlalchemy as sa
+from flask import current_app, has_request_context, request
+
+View = TypeVar("View", bound=Callable)
+
+_READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def writes_on_get(view: View) -> View:
+    """Mark a GET view that writes (a payment return, releasing an unpaid order) so that on
+    SQLite its transaction takes the write lock up front, like every POST does."""
+    view.writes_on_get = True
+    return view
+
+
+def _request_will_write() -> bool:
+    if not has_request_context():
+        return False
+    if request.method not in _READ_ONLY_METHODS:
+        return True
+    view = current_app.view_functions.get(request.endpoint or "")
+    return getattr(view, "writes_on_get", False)
 
 
 def configure_sqlite(engine: sa.Engine) -> None:
@@ -25,4 +49,8 @@ def configure_sqlite(engine: sa.Engine) -> None:
 
     @sa.event.listens_for(engine, "begin")
     def _on_begin(connection):
-        connection.exec_driver_sql("BEGIN")
+        # A deferred transaction that reads, then writes after another connection committed,
+        # fails at once with SQLITE_BUSY (its snapshot is stale; busy_timeout does not help):
+        # a login racing Stripe's webhook became a 500. A request that will write therefore
+        # queues for the write lock before its first read.
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if _request_will_write() else "BEGIN")
