@@ -98,6 +98,20 @@ class Config:
     #: Empty: the first of app.services.pdf.FONT_CANDIDATES found on the machine.
     PDF_FONT_PATH = os.environ.get("PDF_FONT_PATH") or None
 
+    #: Suppliers' listings: a retail or tier price changed by more than this percentage (up or
+    #: down) goes to a coordinator for review; smaller changes apply at once.
+    PRODUCT_REVIEW_PRICE_CHANGE_PERCENT = _env_int("PRODUCT_REVIEW_PRICE_CHANGE_PERCENT", 10)
+    #: Files of listings uploaded on the web; `flask import-products` takes larger ones.
+    PRODUCT_IMPORT_MAX_BYTES = _env_int("PRODUCT_IMPORT_MAX_BYTES", 5 * 1024 * 1024)
+    PRODUCT_IMPORT_MAX_ROWS = _env_int("PRODUCT_IMPORT_MAX_ROWS", 5000)
+    #: Where product photos are stored (re-encoded, under generated names). Outside the code
+    #: tree; back it up with the database.
+    PHOTO_DIR = os.environ.get("PHOTO_DIR") or str(INSTANCE_DIR / "photos")
+    #: An uploaded photo larger than this, or with more pixels, is refused before decoding.
+    PHOTO_MAX_BYTES = _env_int("PHOTO_MAX_BYTES", 10 * 1024 * 1024)
+    PHOTO_MAX_PIXELS = _env_int("PHOTO_MAX_PIXELS", 40_000_000)
+    PHOTOS_PER_PRODUCT = _env_int("PHOTOS_PER_PRODUCT", 8)
+
     PRODUCTS_PER_PAGE = _env_int("PRODUCTS_PER_PAGE", 24)
     ADMIN_ROWS_PER_PAGE = 50
     #: Seconds a rendered catalog page (the part that is the same for every buyer) is reused.

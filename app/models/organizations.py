@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import date, datetime
 
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
@@ -85,6 +85,7 @@ class Organization(Base):
     address: Mapped[str] = mapped_column(sa.String(255), default="")
     contact_name: Mapped[str] = mapped_column(sa.String(64), default="")
     contact_phone: Mapped[str] = mapped_column(sa.String(32), default="")
+    contact_email: Mapped[str] = mapped_column(sa.String(254), default="")
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime]
 
@@ -92,15 +93,72 @@ class Organization(Base):
     supplier_type: Mapped[SupplierType | None] = mapped_column(str_enum(SupplierType))
     county_zh: Mapped[str] = mapped_column(sa.String(64), default="")
     households_benefited: Mapped[int] = mapped_column(default=0)
+    #: Members of the cooperative (or contracted farms of an enterprise).
+    cooperative_members: Mapped[int] = mapped_column(default=0)
     certifications: Mapped[str] = mapped_column(sa.String(255), default="")
     story_zh: Mapped[str] = mapped_column(sa.Text, default="")
     story_en: Mapped[str] = mapped_column(sa.Text, default="")
 
     region: Mapped[Region | None] = relationship(lazy="joined")
+    certificates: Mapped[list[SupplierCertificate]] = relationship(
+        back_populates="organization",
+        cascade="all, delete-orphan",
+        order_by="(SupplierCertificate.valid_until, SupplierCertificate.id)",
+    )
 
     __table_args__ = (
         sa.CheckConstraint("households_benefited >= 0", name="households_not_negative"),
+        sa.CheckConstraint("cooperative_members >= 0", name="members_not_negative"),
     )
 
     def __repr__(self) -> str:
         return f"<Organization {self.code}>"
+
+
+class CertificateKind(enum.StrEnum):
+    GEOGRAPHIC_INDICATION = "geographic_indication"  # 地理标志
+    SELENIUM_RICH = "selenium_rich"  # 富硒
+    GREEN_FOOD = "green_food"  # 绿色食品
+    ORGANIC = "organic"  # 有机产品
+    OTHER = "other"
+
+    @property
+    def label(self):
+        return {
+            CertificateKind.GEOGRAPHIC_INDICATION: _l("Geographical indication"),
+            CertificateKind.SELENIUM_RICH: _l("Selenium-rich"),
+            CertificateKind.GREEN_FOOD: _l("Green food"),
+            CertificateKind.ORGANIC: _l("Organic"),
+            CertificateKind.OTHER: _l("Other certificate"),
+        }[self]
+
+
+class SupplierCertificate(Base):
+    """A label the supplier holds (地理标志, 富硒, ...), shown to buyers with its validity."""
+
+    __tablename__ = "supplier_certificates"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[CertificateKind] = mapped_column(str_enum(CertificateKind))
+    name: Mapped[str] = mapped_column(sa.String(128))
+    number: Mapped[str] = mapped_column(sa.String(64), default="")
+    issuer: Mapped[str] = mapped_column(sa.String(128), default="")
+    valid_from: Mapped[date | None]
+    valid_until: Mapped[date | None]
+
+    organization: Mapped[Organization] = relationship(back_populates="certificates")
+
+    __table_args__ = (
+        sa.CheckConstraint(
+            "valid_from IS NULL OR valid_until IS NULL OR valid_from <= valid_until",
+            name="validity_in_order",
+        ),
+    )
+
+    def valid_on(self, day: date) -> bool:
+        return (self.valid_from is None or self.valid_from <= day) and (
+            self.valid_until is None or day <= self.valid_until
+        )
