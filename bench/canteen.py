@@ -37,7 +37,6 @@ import io
 import json
 import math
 import os
-import platform
 import pstats
 import random
 import re
@@ -62,7 +61,7 @@ from bare_app import app as bare_app  # noqa: E402  (bench/ is on sys.path when 
 from catalog import generated_products  # noqa: E402
 from flask_migrate import upgrade  # noqa: E402
 from openpyxl import Workbook  # noqa: E402
-from serving import git_state, shown_command  # noqa: E402
+from serving import run_facts  # noqa: E402
 from sqlalchemy.orm import selectinload  # noqa: E402
 
 from app import create_app  # noqa: E402
@@ -637,14 +636,7 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(row)
     report = {
         "benchmark": "canteen",
-        "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": shown_command(),
-        "cwd": str(Path.cwd()),
-        "cores": os.cpu_count(),
-        "load_average_at_start": [round(x, 2) for x in load_average],
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "git": git_state(),
+        **run_facts(load_average),
         "database": database,
         "seed_seconds": round(seed_seconds, 1),
         **info,

@@ -25,7 +25,6 @@ import http.cookiejar
 import json
 import math
 import os
-import platform
 import random
 import re
 import secrets
@@ -44,6 +43,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
+from types import SimpleNamespace
 
 ROOT = Path(__file__).resolve().parent.parent
 # Run as `python bench/catalog.py`, the script's own folder is on sys.path, not the project.
@@ -55,9 +55,8 @@ from flask_migrate import upgrade  # noqa: E402
 from serving import (  # noqa: E402  (bench/ is on sys.path when run as a script)
     GUNICORN_SETTINGS,
     free_port,
-    git_state,
     gunicorn_command,
-    shown_command,
+    run_facts,
     stop,
 )
 
@@ -68,6 +67,7 @@ from app.models.catalog import Category  # noqa: E402
 from app.pinyin import pinyin_keys  # noqa: E402
 from app.services import demo  # noqa: E402
 from app.services.clock import utcnow  # noqa: E402
+from app.services.search import compose_search_text  # noqa: E402
 
 PASSWORD = "bench-password"
 STAFF_EMAIL = f"staff@{demo.DEMO_EMAIL_DOMAIN}"
@@ -211,18 +211,25 @@ def generated_products(count: int, session, seed: int = 2026) -> list[dict]:
         created = now - timedelta(minutes=rng.randrange(1, 2 * 365 * 24 * 60))
         # A few sold out or nearly so, so the list shows its stock badges.
         stock = rng.choice([0, 3, *range(20, 600, 7)])
+        names = SimpleNamespace(
+            name_zh=name_zh,
+            name_en=f"{origin_en} {quality_en} {food_en}{pack_en}",
+            code=f"BN-{len(rows) + 1:06d}",
+            search_keys=search_keys,
+        )
         rows.append(
             {
-                "code": f"BN-{len(rows) + 1:06d}",
+                "code": names.code,
                 "supplier_id": supplier_id,
                 "origin_region_id": region_id,
                 "category_id": categories[slug],
                 "status": ProductStatus.ACTIVE,
                 "name_zh": name_zh,
-                "name_en": f"{origin_en} {quality_en} {food_en}{pack_en}",
+                "name_en": names.name_en,
                 "name_pinyin": name_pinyin,
                 "name_initials": name_initials,
                 "search_keys": search_keys,
+                "search_text": compose_search_text(names),
                 "description_zh": f"{origin_zh}产{quality_zh}{food_zh}，{supplier_name}直供。",
                 "description_en": f"{quality_en} {food_en.lower()} from {origin_en}.",
                 "unit": unit,
@@ -845,14 +852,7 @@ def main(argv: list[str] | None = None) -> int:
         env_shown += f" CATALOG_CACHE_SECONDS={args.cache_seconds}"
     report = {
         "benchmark": "catalog",
-        "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": shown_command(),
-        "cwd": str(Path.cwd()),
-        "cores": os.cpu_count(),
-        "load_average_at_start": [round(x, 2) for x in load_average],
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "git": git_state(),
+        **run_facts(load_average),
         "products": catalog["products"],
         "database": database,
         "seed_seconds": round(seed_seconds, 1),

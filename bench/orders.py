@@ -32,7 +32,6 @@ import http.cookiejar
 import json
 import math
 import os
-import platform
 import random
 import re
 import secrets
@@ -59,9 +58,8 @@ from flask_migrate import upgrade  # noqa: E402
 from serving import (  # noqa: E402  (bench/ is on sys.path when run as a script)
     GUNICORN_SETTINGS,
     free_port,
-    git_state,
     gunicorn_command,
-    shown_command,
+    run_facts,
     stop,
 )
 from werkzeug.security import generate_password_hash  # noqa: E402
@@ -726,14 +724,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     report = {
         "benchmark": "orders",
-        "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": shown_command(),
-        "cwd": str(Path.cwd()),
-        "cores": os.cpu_count(),
-        "load_average_at_start": [round(x, 2) for x in load_average],
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "git": git_state(),
+        **run_facts(load_average),
         "database": "postgresql",
         "seed_seconds": round(seed_seconds, 1),
         "buyers": args.buyers,

@@ -37,7 +37,6 @@ import io
 import json
 import math
 import os
-import platform
 import pstats
 import secrets
 import sqlite3
@@ -57,7 +56,7 @@ if str(ROOT) not in sys.path:
 import sqlalchemy as sa  # noqa: E402
 from bare_app import app as bare_app  # noqa: E402  (bench/ is on sys.path when run as a script)
 from flask_migrate import upgrade  # noqa: E402
-from serving import git_state, shown_command  # noqa: E402
+from serving import run_facts  # noqa: E402
 
 from app import create_app  # noqa: E402
 from app.extensions import db  # noqa: E402
@@ -528,15 +527,8 @@ def main(argv: list[str] | None = None) -> int:
     elapsed = time.monotonic() - started
     report = {
         "benchmark": "pledges",
-        "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": shown_command(),
-        "cwd": str(Path.cwd()),
-        "cores": os.cpu_count(),
-        "load_average_at_start": [round(x, 2) for x in load_average],
+        **run_facts(load_average),
         "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "git": git_state(),
         "database": database,
         "today": today.isoformat(),
         "runs": args.runs,

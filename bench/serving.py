@@ -4,11 +4,14 @@ run records the command and commit that produced its figures."""
 from __future__ import annotations
 
 import contextlib
+import os
+import platform
 import shlex
 import signal
 import socket
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,3 +69,17 @@ def git_state() -> dict:
         return done.stdout.strip()
 
     return {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain"))}
+
+
+def run_facts(load_average: tuple[float, ...]) -> dict:
+    """What every benchmark's JSON report starts with: when, how, on what and at which commit."""
+    return {
+        "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": shown_command(),
+        "cwd": str(Path.cwd()),
+        "cores": os.cpu_count(),
+        "load_average_at_start": [round(x, 2) for x in load_average],
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "git": git_state(),
+    }
