@@ -101,7 +101,9 @@ def configure_blueprints(app: Flask) -> None:
     from app.counter.views import bp as counter_bp
     from app.inbox.views import bp as inbox_bp
     from app.invoices.views import bp as invoices_bp
+    from app.media.views import bp as media_bp
     from app.pledges.views import bp as pledges_bp
+    from app.review.views import bp as review_bp
     from app.shop.views import bp as shop_bp
     from app.shop.webhooks import bp as webhooks_bp
     from app.supplier.views import bp as supplier_bp
@@ -115,10 +117,12 @@ def configure_blueprints(app: Flask) -> None:
     app.register_blueprint(counter_bp, url_prefix="/counter")
     app.register_blueprint(canteen_bp, url_prefix="/canteen")
     app.register_blueprint(supplier_bp, url_prefix="/supplier")
+    app.register_blueprint(review_bp, url_prefix="/review")
     app.register_blueprint(invoices_bp, url_prefix="/invoices")
     app.register_blueprint(inbox_bp)
     app.register_blueprint(pledges_bp, url_prefix="/pledges")
     app.register_blueprint(board_bp)
+    app.register_blueprint(media_bp)
     app.register_blueprint(i18n_bp)
 
 

@@ -28,6 +28,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(send_mail_command)
     app.cli.add_command(bench_data_command)
     app.cli.add_command(import_sales_command)
+    app.cli.add_command(import_products_command)
 
 
 @click.command("seed-demo")
@@ -270,3 +271,70 @@ def import_sales_command(file: Path, source: str, commit_now: bool, as_email: st
         click.echo(f"Committed: {batch.rows_new} rows now count toward the pledges.")
     else:
         click.echo(f"Waiting for review: /pledges/imports/{batch.id}")
+
+
+@click.command("import-products")
+@with_appcontext
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, readable=True, path_type=Path))
+@click.option(
+    "--supplier", "supplier_code", required=True, help="The supplier's code, e.g. DZ-BASHAN."
+)
+def import_products_command(file: Path, supplier_code: str) -> None:
+    """Create and update a supplier's products (CSV or XLSX) by product code.
+
+    The same checks and review rules as the supplier's upload page: a file with any bad line is
+    refused as a whole (each bad line is listed) and the command exits 1; new products and large
+    price changes wait for a coordinator.
+    """
+    from app.services import product_import
+    from app.services.errors import LineErrors
+
+    supplier = db.session.scalar(
+        sa.select(Organization).where(Organization.code == supplier_code.strip().upper())
+    )
+    if supplier is None or supplier.kind.value != "supplier":
+        raise click.ClickException(f"No supplier with the code {supplier_code!r}.")
+    if file.stat().st_size > product_import.CLI_MAX_BYTES:
+        raise click.ClickException(f"{file.name} is larger than the import limit.")
+    # Nobody logged in: the versions are recorded as submitted by no user, for this supplier.
+    actor = accounts.Principal(
+        id=None,
+        email="",
+        name="flask import-products",
+        organization_id=supplier.id,
+        roles=frozenset({Role.SUPPLIER}),
+        session_version=0,
+    )
+    now = utcnow()
+    try:
+        table = product_import.read(
+            file.name,
+            file.read_bytes(),
+            max_bytes=product_import.CLI_MAX_BYTES,
+            max_rows=product_import.CLI_MAX_ROWS,
+        )
+        with click.progressbar(length=len(table.rows), label="Checking rows") as bar:
+            planned = product_import.check(db.session, actor, table, progress=bar.update)
+        with click.progressbar(length=len(planned), label="Saving products") as bar:
+            report = product_import.apply(
+                db.session,
+                actor,
+                planned,
+                now,
+                current_app.config["PRODUCT_REVIEW_PRICE_CHANGE_PERCENT"],
+                progress=bar.update,
+            )
+        db.session.commit()
+    except LineErrors as error:
+        db.session.rollback()
+        click.echo(f"{file.name}: {error.message}", err=True)
+        for line, message in sorted(error.errors.items()):
+            click.echo(f"  line {line}: {message}", err=True)
+        raise SystemExit(1) from error
+    except DomainError as error:
+        db.session.rollback()
+        raise click.ClickException(f"{file.name}: {error.message}") from error
+    click.echo(
+        f"{supplier.code}: {report.rows} rows, {report.created} new, {report.updated} updated,"
+        f" {report.unchanged} unchanged; {report.waiting_for_review} wait for review at /review/."
+    )

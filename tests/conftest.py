@@ -64,9 +64,13 @@ def database_url(tmp_path_factory) -> str:
 
 
 @pytest.fixture(scope="session")
-def app(database_url):
+def app(database_url, tmp_path_factory):
     """The app, with the schema built once by running every migration."""
-    app = create_app("testing", SQLALCHEMY_DATABASE_URI=database_url)
+    app = create_app(
+        "testing",
+        SQLALCHEMY_DATABASE_URI=database_url,
+        PHOTO_DIR=str(tmp_path_factory.mktemp("photos")),
+    )
     with app.app_context():
         upgrade()
     return app

@@ -47,7 +47,7 @@ from app.models import (
     User,
     UserRole,
 )
-from app.services import accounts, cart, orders
+from app.services import accounts, cart, orders, search
 from app.services import canteen as bulk
 from app.services.clock import local_date, utcnow
 
@@ -158,6 +158,7 @@ class Builders:
             **overrides,
         }
         product = Product(**values)
+        search.refresh_search_text(product)
         if tiers:
             product.case_size = product.case_size or Decimal(10)
             product.min_bulk_quantity = product.min_bulk_quantity or Decimal(tiers[0][0])

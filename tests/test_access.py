@@ -1,13 +1,26 @@
 """Every route declares who may use it; anonymous users and wrong roles are kept out."""
 
+import secrets
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import sqlalchemy as sa
 
 from app import create_app
-from app.models import Invoice, Organization, Region, Role, User
-from app.services import canteen
+from app.models import (
+    CertificateKind,
+    Invoice,
+    Organization,
+    ProductPhoto,
+    ProductRevision,
+    ProductStatus,
+    Region,
+    RevisionStatus,
+    Role,
+    SupplierCertificate,
+    User,
+)
+from app.services import canteen, listings
 from app.services.clock import utcnow
 from app.web.access import LOGGED_IN, PUBLIC, is_safe_next
 from tests.conftest import page_text
@@ -20,6 +33,7 @@ REDIRECTS_BY_DESIGN = {
     "admin.index": "/admin/users",
     "shop.add_to_cart": "/products/",  # a GET (after logging in) goes back to the product
     "shop.checkout": "/cart",  # nothing to check out in an empty cart
+    "counter.label_sheet": "/counter/labels",  # no product chosen: back to the chooser
 }
 
 
@@ -71,6 +85,20 @@ def bulk_delivery(make, user, stage: str = "new"):
     return delivery
 
 
+def pending_revision(make) -> ProductRevision:
+    """A new product waiting for a coordinator's review."""
+    product = make.product(status=ProductStatus.PENDING_REVIEW)
+    return make._add(
+        ProductRevision(
+            product=product,
+            status=RevisionStatus.PENDING,
+            data=listings.Listing.of_product(product).as_data(),
+            review_reasons=["new"],
+            submitted_at=utcnow(),
+        )
+    )
+
+
 def real_url(rule, make, user=None) -> str:
     """The rule's URL, each argument filled with the id of an object that exists (an order
     is the acting user's own, so that object-level checks do not hide the role check)."""
@@ -78,11 +106,15 @@ def real_url(rule, make, user=None) -> str:
     delivery = None
     if bulk and rule.arguments & {"order_id", "delivery_id", "invoice_id", "line_id"}:
         delivery = bulk_delivery(make, user, DELIVERY_STAGE.get(rule.endpoint, "new"))
+    # A supplier's product pages answer only for its own products (others are not found).
+    own = (
+        {"supplier": user.organization} if user is not None and user.has_role(Role.SUPPLIER) else {}
+    )
     builders = {
         "user_id": lambda: make.user().id,
         "org_id": lambda: make.organization().id,
         "region_id": lambda: make.region().id,
-        "product_id": lambda: make.product().id,
+        "product_id": lambda: make.product(**own).id,
         "order_id": lambda: delivery.order_id if bulk else make.order(buyer=user).id,
         "delivery_id": lambda: delivery.id,
         "line_id": lambda: delivery.lines[0].id,
@@ -93,6 +125,25 @@ def real_url(rule, make, user=None) -> str:
         "place_id": lambda: make.delivery_place().id,
         "batch_id": lambda: staged_import(make).id,
         "pledge_id": lambda: make.pledge().id,
+        "revision_id": lambda: pending_revision(make).id,
+        "certificate_id": lambda: (
+            make._add(
+                SupplierCertificate(
+                    organization=make.supplier(), kind=CertificateKind.ORGANIC, name="有机产品"
+                )
+            ).id
+        ),
+        "photo_id": lambda: (
+            make._add(
+                ProductPhoto(
+                    product=make.product(**own),
+                    key=secrets.token_hex(16),
+                    width=1,
+                    height=1,
+                    created_at=utcnow(),
+                )
+            ).id
+        ),
     }
     missing = rule.arguments - builders.keys()
     if missing:
@@ -193,7 +244,12 @@ def _counts(session) -> dict[str, int]:
 def test_a_post_without_the_csrf_token_is_refused_and_changes_nothing(
     app, client, make, actions, session, rule_text
 ):
-    (rule,) = [rule for rule in app.url_map.iter_rules() if rule.rule == rule_text]
+    # A URL may have a GET rule of its own beside the POST one.
+    (rule,) = [
+        rule
+        for rule in app.url_map.iter_rules()
+        if rule.rule == rule_text and "POST" in rule.methods
+    ]
     # An administrator, so that it is the missing token and not a lack of rights that refuses.
     actions.login_as(make.user(roles={Role.ADMIN}))
     url = real_url(rule, make)

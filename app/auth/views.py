@@ -49,8 +49,10 @@ def login():
     db.session.commit()
     login_user(user, remember=form.remember.data)
     flash(_("Welcome, %(name)s.", name=user.name), "success")
-    # A coordinator's work starts at the pledges, where the ones behind pace are flagged.
+    # A coordinator's work starts at the pledges, where the ones behind pace are flagged; a
+    # supplier's at its dashboard, with the orders waiting for it.
     home = "pledges.index" if user.has_role(Role.COORDINATOR) else "catalog.home"
+    home = "supplier.dashboard" if user.has_role(Role.SUPPLIER) else home
     return redirect(safe_next(home))
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, request
+from flask import Blueprint, current_app, jsonify, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -16,7 +16,7 @@ from app.services.catalog import ProductFilters, Sort
 from app.services.search import clean_query
 from app.web import pagecache
 from app.web.access import public
-from app.web.filters import localized
+from app.web.filters import is_english, localized
 from app.web.forms import options
 
 bp = Blueprint("catalog", __name__)
@@ -100,7 +100,44 @@ def _product_list_fragment() -> pagecache.Fragment:
     page = catalog.browse(
         db.session, filters, form.page.data or 1, current_app.config["PRODUCTS_PER_PAGE"]
     )
-    return pagecache.fragment("catalog/_list.html", title, form=form, page=page, query=query)
+    closest = catalog.closest(db.session, query) if query and not page.total else []
+    return pagecache.fragment(
+        "catalog/_list.html", title, form=form, page=page, query=query, closest=closest
+    )
+
+
+#: Suggestions a box shows at most: more than fit above a phone's keyboard is noise.
+SUGGESTIONS = 8
+
+
+@bp.get("/products/suggest")
+@public
+def suggest():
+    """Up to eight products for what is typed in a search box so far, as JSON."""
+    query = clean_query(request.args.get("q", "", type=str))
+    english = is_english()
+
+    def pick(zh: str, en: str) -> str:
+        return en if english and en else zh
+
+    rows = catalog.suggestions(db.session, query, SUGGESTIONS)
+    response = jsonify(
+        query=query,
+        suggestions=[
+            {
+                "name": pick(row.name_zh, row.name_en),
+                "url": url_for("catalog.product_detail", product_id=row.product_id),
+                "origin": pick(row.origin_zh, row.origin_en),
+                "supplier": pick(row.supplier_zh, row.supplier_en),
+            }
+            for row in rows
+        ],
+    )
+    # Typing back over a prefix asks again; the answer may be a minute old. The names come in
+    # the language of the cookie, so a shared cache must keep one answer per cookie.
+    response.headers["Cache-Control"] = "public, max-age=60"
+    response.vary.add("Cookie")
+    return response
 
 
 @bp.get("/products/<int:product_id>")
@@ -122,3 +159,7 @@ def product_detail(product_id: int):
     if audience is None:
         return pagecache.respond(build())
     return pagecache.respond(pagecache.cached(("product", product_id, audience), build))
+
+
+# Routes on the same blueprint, in their own modules (imported last: they use `bp`).
+from app.catalog import suppliers  # noqa: E402, F401

@@ -96,3 +96,7 @@ def refunds():
         ),
         late_only=late_only,
     )
+
+
+# Routes on the same blueprint, in their own modules (imported last: they use `bp`).
+from app.counter import labels  # noqa: E402, F401

@@ -7,7 +7,7 @@ twice, or on a database people have been using, adds only what is missing.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import sqlalchemy as sa
@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from app.models import (
     Category,
+    CertificateKind,
     ContentUnit,
     DeliveryPlace,
     Organization,
@@ -25,10 +26,11 @@ from app.models import (
     Region,
     RegionKind,
     Role,
+    SupplierCertificate,
     SupplierType,
     Unit,
 )
-from app.services import accounts, demo_data
+from app.services import accounts, demo_data, search
 from app.signals import note_catalog_change
 
 DEMO_EMAIL_DOMAIN = "shanhai.demo"
@@ -210,9 +212,113 @@ def seed_demo(session: Session, *, password: str, now: datetime) -> SeedReport:
         )
         report.accounts.append((email, role_names, True))
         report.count("users")
+    _seed_certificates(session, orgs, report)
+    _seed_listing_for_review(session, orgs, categories, regions, now, report)
     if report.created:
         note_catalog_change(session)
     return report
+
+
+#: A few labels the demo suppliers hold, with validity, for their public pages.
+DEMO_CERTIFICATES = {
+    "DZ-DENGYING": [
+        (
+            CertificateKind.GEOGRAPHIC_INDICATION,
+            "达州灯影牛肉 地理标志证明商标",
+            "第12345678号",
+            "国家知识产权局",
+            date(2021, 3, 1),
+            date(2031, 2, 28),
+        ),
+    ],
+    "DZ-WANYUAN-TEA": [
+        (
+            CertificateKind.SELENIUM_RICH,
+            "万源富硒茶 富硒农产品认定",
+            "SC-FX-2025-031",
+            "四川省富硒产业协会",
+            date(2025, 1, 1),
+            date(2027, 12, 31),
+        ),
+        (
+            CertificateKind.GEOGRAPHIC_INDICATION,
+            "万源富硒茶 农产品地理标志",
+            "AGI02193",
+            "农业农村部",
+            date(2018, 6, 1),
+            None,
+        ),
+    ],
+    "ZS-SHENGSI": [
+        (
+            CertificateKind.GREEN_FOOD,
+            "嵊泗贻贝 绿色食品",
+            "LB-15-2104331",
+            "中国绿色食品发展中心",
+            date(2024, 5, 1),
+            date(2027, 4, 30),
+        ),
+    ],
+}
+
+#: A new listing by the demo supplier, waiting in the coordinators' review queue.
+DEMO_LISTING_FOR_REVIEW = {
+    "code": "DZ-0101",
+    "name_zh": "麻辣牛肉干 礼盒",
+    "name_en": "Spicy beef jerky gift box",
+    "category": "cured",
+    "origin": "dazhou",
+    "unit": "box",
+    "retail_price": "88.00",
+    "content_amount": "400",
+    "content_unit": "g",
+    "lead_time_days": "3",
+    "shelf_life_days": "240",
+    "storage_zh": "常温避光保存",
+    "county_zh": "通川区",
+    "households_benefited": "60",
+    "description_zh": "选用宣汉黄牛后腿肉，手工切条，二荆条辣椒与汉源花椒调味。",
+    "description_en": "Hind-leg beef of Xuanhan cattle, cut by hand and seasoned with "
+    "Erjingtiao chilli and Hanyuan pepper.",
+}
+
+
+def _seed_certificates(session: Session, orgs: dict, report: SeedReport) -> None:
+    for code, certificates in DEMO_CERTIFICATES.items():
+        org = orgs.get(code)
+        if org is None or org.certificates:
+            continue
+        for kind, name, number, issuer, valid_from, valid_until in certificates:
+            org.certificates.append(
+                SupplierCertificate(
+                    kind=kind,
+                    name=name,
+                    number=number,
+                    issuer=issuer,
+                    valid_from=valid_from,
+                    valid_until=valid_until,
+                )
+            )
+            report.count("certificates")
+
+
+def _seed_listing_for_review(session, orgs, categories, regions, now, report) -> None:
+    from app.services import listings
+
+    data = DEMO_LISTING_FOR_REVIEW
+    if session.scalar(sa.select(Product.id).where(Product.code == data["code"])) is not None:
+        return
+    seller = accounts.find_user_by_email(session, f"supplier@{DEMO_EMAIL_DOMAIN}")
+    if seller is None:
+        return
+    raw = {
+        **data,
+        "category": str(categories[data["category"]].id),
+        "origin": str(regions[data["origin"]].id),
+    }
+    listing = listings.parse_listing(raw, listings.ListingChoices.load(session))
+    listings.create(session, seller, listing, now)
+    report.count("listings for review")
 
 
 def _demo_product(data: dict, orgs, regions, categories, created: datetime) -> Product:
@@ -246,6 +352,7 @@ def _demo_product(data: dict, orgs, regions, categories, created: datetime) -> P
         created_at=created,
         updated_at=created,
     )
+    search.refresh_search_text(product)
     if bulk:
         product.price_tiers = [
             PriceTier(min_quantity=Decimal(qty), unit_price_fen=price)

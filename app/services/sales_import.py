@@ -26,7 +26,7 @@ import io
 import random
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -54,7 +54,6 @@ from app.services.clock import local_date
 from app.services.errors import DomainError, LineErrors, NotFound, PermissionDenied
 from app.services.money import MoneyFormatError, parse_yuan
 from app.services.pagination import Page, paginate
-from app.services.sheets import SheetError, SheetTooLarge
 
 #: Called with how many more rows were handled (a progress bar's `update`).
 Progress = Callable[[int], None]
@@ -133,90 +132,16 @@ def read(filename: str, data: bytes, *, max_bytes: int, max_rows: int) -> list[R
     Raises SheetTooLarge above `max_bytes`, SheetError for a file that is not a spreadsheet or
     has more than `max_rows` rows, LineErrors (at the header's line) for missing columns.
     """
-    if len(data) > max_bytes:
-        raise SheetTooLarge(
-            _l("The file is larger than %(limit)s MB.", limit=sheets._megabytes(max_bytes)),
-            field="file",
-        )
-    if not data.strip():
-        raise SheetError(_l("The file is empty."), field="file")
-    try:
-        if data.startswith(sheets._ZIP_MAGIC):
-            workbook = sheets._open_workbook(data, max_bytes=max_bytes)
-            try:
-                return _read_table(sheets._xlsx_rows(workbook), max_rows=max_rows)
-            finally:
-                workbook.close()
-        if data.startswith(sheets._OLE2_MAGIC):
-            raise SheetError(
-                _l("Old Excel files (.xls) cannot be read: save the sheet as .xlsx or CSV.")
-            )
-        return _read_table(sheets._csv_rows(data, filename), max_rows=max_rows)
-    except SheetError as error:
-        error.field = "file"
-        raise
-
-
-def _read_table(rows: Iterable[tuple[int, Sequence[str]]], *, max_rows: int) -> list[RawRow]:
-    max_scanned = max(max_rows, 1) * sheets.MAX_SCANNED_ROWS_FACTOR + 1000
-    columns: dict[str, int] | None = None
-    result: list[RawRow] = []
-    for scanned, (line, cells) in enumerate(rows, start=1):
-        if scanned > max_scanned:
-            raise SheetError(_l("The sheet has more than %(max)s rows.", max=max_rows))
-        if not any(cells):
-            continue
-        if columns is None:
-            columns = _columns(line, cells)
-            continue
-        values = {
-            name: (cells[index] if index < len(cells) else "") for name, index in columns.items()
-        }
-        if not any(values.values()):
-            continue  # remarks in other columns only
-        if len(result) >= max_rows:
-            raise SheetError(_l("The sheet has more than %(max)s rows.", max=max_rows))
-        result.append(RawRow(line=line, **values))
-    if columns is None:
-        raise SheetError(_l("The file is empty."))
-    if not result:
-        raise SheetError(_l("The file has no sales rows under its header."))
-    return result
-
-
-def _columns(line: int, cells: Sequence[str]) -> dict[str, int]:
-    """{column name: index} from the header row; LineErrors at its line when one is missing."""
-    keys = [sheets._header_key(cell) for cell in cells]
-    found: dict[str, int] = {}
-    for name, accepted in HEADERS.items():
-        wanted = {sheets._header_key(header) for header in accepted}
-        index = next((i for i, key in enumerate(keys) if key in wanted), None)
-        if index is not None:
-            found[name] = index
-    missing = [name for name in REQUIRED if name not in found]
-    if missing:
-        raise LineErrors(
-            {
-                line: str(
-                    _l(
-                        "The header row lacks the columns %(missing)s. The columns are"
-                        " %(all)s; %(optional)s may be left out.",
-                        missing=", ".join(_column_name(name) for name in missing),
-                        all=", ".join(_column_name(name) for name in HEADERS),
-                        optional=", ".join(
-                            _column_name(name) for name in HEADERS if name not in REQUIRED
-                        ),
-                    )
-                )
-            },
-            _l("The file cannot be imported; nothing was saved."),
-        )
-    return found
-
-
-def _column_name(name: str) -> str:
-    """日期 (date): the Chinese header and its English name."""
-    return f"{HEADERS[name][0]} ({name})"
+    table = sheets.read_table(
+        filename,
+        data,
+        headers=HEADERS,
+        required=REQUIRED,
+        max_bytes=max_bytes,
+        max_rows=max_rows,
+        no_rows_message=_l("The file has no sales rows under its header."),
+    )
+    return [RawRow(line=row.line, **row.values) for row in table.rows]
 
 
 def template_csv() -> bytes:

@@ -23,7 +23,7 @@ from decimal import Decimal
 
 from flask_babel import lazy_gettext as _l
 
-from app.services.errors import DomainError
+from app.services.errors import DomainError, LineErrors
 
 #: Header names accepted for each column, compared after `_header_key` (case, width, spaces).
 CODE_HEADERS = ("商品编码", "编码", "code", "product code")
@@ -167,6 +167,125 @@ class _Columns:
 
         product = next((value for value in map(cell, (*self.codes, *self.names)) if value), "")
         return product, cell(self.quantity)
+
+
+@dataclass(frozen=True)
+class TableRow:
+    #: 1-based row of the file as a person sees it; the header is line 1.
+    line: int
+    #: {column name: cell text, stripped} for the columns the header named.
+    values: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Table:
+    #: The column names the header row named (required ones always among them).
+    columns: frozenset[str]
+    rows: list[TableRow]
+
+
+def read_table(
+    filename: str,
+    data: bytes,
+    *,
+    headers: dict[str, tuple[str, ...]],
+    required: Sequence[str],
+    max_bytes: int,
+    max_rows: int,
+    no_rows_message,
+) -> Table:
+    """The rows of a CSV (UTF-8 or GB18030) or XLSX file with a header row naming columns.
+
+    `headers` gives the accepted header texts per column name (the first is shown in
+    messages). Empty rows are left out. Raises SheetTooLarge above `max_bytes`, SheetError for
+    a file that is not a spreadsheet or has more than `max_rows` rows, and LineErrors at the
+    header's line when a required column is missing.
+    """
+    if len(data) > max_bytes:
+        raise SheetTooLarge(
+            _l("The file is larger than %(limit)s MB.", limit=_megabytes(max_bytes)),
+            field="file",
+        )
+    if not data.strip():
+        raise SheetError(_l("The file is empty."), field="file")
+    try:
+        if data.startswith(_ZIP_MAGIC):
+            workbook = _open_workbook(data, max_bytes=max_bytes)
+            try:
+                return _read_named_rows(
+                    _xlsx_rows(workbook), headers, required, max_rows, no_rows_message
+                )
+            finally:
+                workbook.close()
+        if data.startswith(_OLE2_MAGIC):
+            raise SheetError(
+                _l("Old Excel files (.xls) cannot be read: save the sheet as .xlsx or CSV.")
+            )
+        return _read_named_rows(
+            _csv_rows(data, filename), headers, required, max_rows, no_rows_message
+        )
+    except SheetError as error:
+        error.field = "file"
+        raise
+
+
+def _read_named_rows(rows, headers, required, max_rows, no_rows_message) -> Table:
+    max_scanned = max(max_rows, 1) * MAX_SCANNED_ROWS_FACTOR + 1000
+    columns: dict[str, int] | None = None
+    result: list[TableRow] = []
+    for scanned, (line, cells) in enumerate(rows, start=1):
+        if scanned > max_scanned:
+            raise SheetError(_l("The sheet has more than %(max)s rows.", max=max_rows))
+        if not any(cells):
+            continue
+        if columns is None:
+            columns = _named_columns(line, cells, headers, required)
+            continue
+        values = {
+            name: (cells[index] if index < len(cells) else "") for name, index in columns.items()
+        }
+        if not any(values.values()):
+            continue  # remarks in other columns only
+        if len(result) >= max_rows:
+            raise SheetError(_l("The sheet has more than %(max)s rows.", max=max_rows))
+        result.append(TableRow(line=line, values=values))
+    if columns is None:
+        raise SheetError(_l("The file is empty."))
+    if not result:
+        raise SheetError(no_rows_message)
+    return Table(frozenset(columns), result)
+
+
+def _named_columns(line, cells, headers, required) -> dict[str, int]:
+    """{column name: index} from the header row; LineErrors at its line when one is missing."""
+    keys = [_header_key(cell) for cell in cells]
+    found: dict[str, int] = {}
+    for name, accepted in headers.items():
+        wanted = {_header_key(header) for header in accepted}
+        index = next((i for i, key in enumerate(keys) if key in wanted), None)
+        if index is not None:
+            found[name] = index
+    missing = [name for name in required if name not in found]
+    if missing:
+
+        def label(name: str) -> str:
+            return f"{headers[name][0]} ({name})"
+
+        raise LineErrors(
+            {
+                line: str(
+                    _l(
+                        "The header row lacks the columns %(missing)s. The columns are"
+                        " %(all)s; %(optional)s may be left out.",
+                        missing=", ".join(label(name) for name in missing),
+                        all=", ".join(label(name) for name in headers),
+                        optional=", ".join(label(name) for name in headers if name not in required),
+                    )
+                )
+            },
+            _l("The file cannot be imported; nothing was saved."),
+        )
+    return found
 
 
 def _header_key(text: str) -> str:

@@ -1,1 +1,1 @@
-"""The supplier's side of canteen orders: confirm, reduce, ship, delivery notes."""
+"""The supplier portal: canteen deliveries, listings, photos, stock, imports, profile, dashboard."""

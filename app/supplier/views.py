@@ -135,3 +135,7 @@ def delivery_note(delivery_id: int):
         flash(_("The delivery note is printed once the delivery is shipped."), "warning")
         return redirect(url_for("supplier.delivery", delivery_id=delivery_id), 303)
     return render_template("supplier/delivery_note.html", delivery=delivery, order=delivery.order)
+
+
+# Routes on the same blueprint, in their own modules (imported last: they use `bp`).
+from app.supplier import dashboard, listings, photos, product_imports, profile, stock  # noqa: E402, F401

@@ -45,6 +45,10 @@ def configure_sqlite(engine: sa.Engine) -> None:
             # Readers never wait for the writer; several gunicorn workers share the file.
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
+            # Read the file through the OS page cache, shared by every connection and worker,
+            # instead of copying it into each connection's 2 MB cache: a search reads the whole
+            # products table (14 MB at 10,000 products) and took 2-3 ms longer per pass.
+            cursor.execute("PRAGMA mmap_size=268435456")
         cursor.close()
 
     @sa.event.listens_for(engine, "begin")

@@ -80,6 +80,7 @@ def live_server(tmp_path_factory, stripe_standin) -> Iterator[str]:
     app = create_app(
         "testing",
         SQLALCHEMY_DATABASE_URI=f"sqlite:///{database}",
+        PHOTO_DIR=str(tmp_path_factory.mktemp("photos")),
         # Every test logs in from 127.0.0.1 within a few seconds; the login limit has its own
         # tests, and here it would only turn later tests into 429 pages.
         LOGIN_RATE_LIMIT="1000 per minute",

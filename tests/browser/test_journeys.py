@@ -39,11 +39,28 @@ def assert_no_sideways_scrolling(page: Page, width: int) -> None:
     assert scroll_width <= width, f"{page.url} is {scroll_width}px wide on a {width}px screen"
 
 
+def test_suggestions_appear_as_the_initials_are_typed_and_open_the_product(page):
+    page.goto("/")
+    box = page.locator("main").get_by_role("search").get_by_role("combobox")
+    box.press_sequentially("dyn", delay=60)
+
+    suggestions = page.locator("main").get_by_role("listbox")
+    expect(suggestions).to_be_visible()
+    expect(box).to_have_attribute("aria-expanded", "true")
+    first = suggestions.get_by_role("option").first
+    expect(first).to_contain_text(DENGYING)
+    box.press("ArrowDown")
+    expect(box).to_have_attribute("aria-activedescendant", re.compile(r"\S+"))
+    box.press("Enter")
+
+    expect(heading(page)).to_have_text(DENGYING)
+
+
 def test_a_visitor_finds_dengying_beef_by_typing_its_pinyin_initials(page):
     page.goto("/")
     # The big search box on the home page, not the one in the navbar.
     search = page.locator("main").get_by_role("search")
-    search.get_by_role("searchbox").fill("dynr")
+    search.get_by_role("combobox").fill("dynr")
     search.get_by_role("button", name="搜索").click()
 
     expect(heading(page)).to_have_text("“dynr”的搜索结果")
@@ -178,7 +195,7 @@ def test_on_a_phone_the_menu_button_opens_the_navbar_search(new_page):
     expect(search).to_be_hidden()
 
     toggler.click()
-    box = search.get_by_role("searchbox")
+    box = search.get_by_role("combobox")
     expect(box).to_be_in_viewport()
     box.fill("dynr")
     search.get_by_role("button", name="搜索").click()

@@ -1,0 +1,1 @@
+"""Stored media: product photos, served from PHOTO_DIR under their generated names."""

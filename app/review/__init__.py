@@ -1,0 +1,1 @@
+"""Coordinators' review of suppliers' listings before buyers see them."""
