@@ -112,6 +112,10 @@ class Config:
     PHOTO_MAX_PIXELS = _env_int("PHOTO_MAX_PIXELS", 40_000_000)
     PHOTOS_PER_PRODUCT = _env_int("PHOTOS_PER_PRODUCT", 8)
 
+    #: Seconds a process reuses its in-memory search index (app.services.search_index) before
+    #: reading the catalog again; catalog edits replace it at once (across processes with Redis).
+    SEARCH_INDEX_SECONDS = _env_int("SEARCH_INDEX_SECONDS", 30)
+
     PRODUCTS_PER_PAGE = _env_int("PRODUCTS_PER_PAGE", 24)
     ADMIN_ROWS_PER_PAGE = 50
     #: Seconds a rendered catalog page (the part that is the same for every buyer) is reused.
@@ -162,6 +166,8 @@ class TestingConfig(Config):
     MAIL_SERVER = None
     SITE_URL = "http://shanhai.test"
     CATALOG_CACHE_SECONDS = 0
+    # Tests change the catalog inside a transaction they roll back: no signal says so.
+    SEARCH_INDEX_SECONDS = 0
     CACHE_TYPE = "NullCache"
     CACHE_NO_NULL_WARNING = True
 

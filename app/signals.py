@@ -16,6 +16,10 @@ _signals = Namespace()
 #: Sent after a commit that changed anything buyers see in the catalog.
 catalog_changed = _signals.signal("catalog-changed")
 
+#: The cache key of the catalog's generation: a new one is set on every catalog change (by
+#: app.web.pagecache), so processes sharing the cache (Redis) see each other's changes.
+CATALOG_GENERATION_KEY = "page-generation"
+
 _PENDING = "catalog_changed"
 
 

@@ -13,7 +13,6 @@ and never fails for missing the targets.
 
     .venv/bin/python bench/search.py
     .venv/bin/python bench/search.py --database-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres
-    .venv/bin/python bench/search.py --database-url ... --pg-trgm   # with a trigram index
 """
 
 from __future__ import annotations
@@ -120,7 +119,7 @@ def bench_database(database_url: str | None, workdir: Path):
         admin.dispose()
 
 
-def build_app(url: str, products: int, trigram_index: bool = False):
+def build_app(url: str, products: int):
     app = create_app(
         "development",
         SQLALCHEMY_DATABASE_URI=url,
@@ -139,15 +138,6 @@ def build_app(url: str, products: int, trigram_index: bool = False):
             db.session.execute(sa.insert(Product), rows[start : start + 2000])
         db.session.commit()
         if db.engine.dialect.name == "postgresql":
-            if trigram_index:
-                # Not part of the schema: measures whether the app would gain from one.
-                db.session.execute(sa.text("CREATE EXTENSION IF NOT EXISTS pg_trgm"))
-                db.session.execute(
-                    sa.text(
-                        "CREATE INDEX bench_products_search_text_trgm ON products"
-                        " USING gin (search_text gin_trgm_ops)"
-                    )
-                )
             db.session.execute(sa.text("ANALYZE"))
             db.session.commit()
         total = db.session.scalar(sa.select(sa.func.count(Product.id)))
@@ -262,19 +252,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         f"drops its own database {PG_BENCH_DATABASE!r} there and touches no other",
     )
     parser.add_argument(
-        "--pg-trgm",
-        action="store_true",
-        help="PostgreSQL only: add a pg_trgm GIN index on products.search_text (not in the "
-        "app's schema) to measure what it would change",
-    )
-    parser.add_argument(
         "--results-dir", type=Path, default=ROOT / "bench" / "results", help="where JSON goes"
     )
     args = parser.parse_args(argv)
     if min(args.products, args.requests, args.rounds) <= 0 or args.warmup < 0:
         parser.error("--products, --requests and --rounds must be > 0, --warmup >= 0")
-    if args.pg_trgm and not args.database_url:
-        parser.error("--pg-trgm needs --database-url (a PostgreSQL server)")
     return args
 
 
@@ -294,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
         bench_database(args.database_url, Path(tmp)) as url,
     ):
         seed_started = time.monotonic()
-        app, products, names = build_app(url, args.products, args.pg_trgm)
+        app, products, names = build_app(url, args.products)
         seed_seconds = time.monotonic() - seed_started
         database = sa.make_url(url).get_backend_name()
         print(f"catalog: {products} products in {seed_seconds:.1f} s ({database})", flush=True)
@@ -338,7 +320,6 @@ def main(argv: list[str] | None = None) -> int:
         "products": products,
         "seed_seconds": round(seed_seconds, 1),
         "catalog_cache_seconds": 0,
-        "pg_trgm_index": args.pg_trgm,
         "user": STAFF_EMAIL,
         "requests_per_query": args.requests * args.rounds,
         "rounds": args.rounds,
@@ -378,7 +359,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(
         f"catalog:  {products} products on {database}"
-        f"{' with a pg_trgm index on search_text' if args.pg_trgm else ''}, page cache off; "
+        ", page cache off; "
         "in-process (Flask test "
         f"client) as {STAFF_EMAIL}; {report['requests_per_query']} timed requests per query "
         f"over {args.rounds} rounds"

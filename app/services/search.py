@@ -1,17 +1,17 @@
 """Product search in characters, English, full pinyin, pinyin initials or a mix of them.
 
 Every product keeps one lower-cased `search_text`: its names, code and name pinyin keys, one
-piece per line. A search is a substring match on the product's own text, plus the products of
-every supplier, origin region and category whose name matches: those few dozen names are matched
-here in Python (with their full pinyin and initials), and their products found by id.
+piece per line. A search matches it, plus the products of every supplier, origin region and
+category whose name matches: those few dozen names are matched here (with their full pinyin and
+initials), and their products found by id, so a renamed supplier needs no product rewritten.
 
-Why not their names in each product's text too: a LIKE costs in proportion to the bytes it
-scans, a search scans every product, and those names made up 40% of them (bench/README.md).
-Found by id, a renamed supplier also needs no product rewritten.
+The matching runs over each process's in-memory copy of the sellable catalog
+(app.services.search_index), not in SQL: a LIKE over every row cost 3-5 ms on SQLite and 7-16
+ms on PostgreSQL for 10,000 products; the same tests over the copy cost well under a
+millisecond to a few (bench/README.md).
 
-The pinyin pieces are ASCII, so a query of characters only ever matches characters (and is
-matched against the short name columns, the only ones holding any): 牛肉 never finds 纽柔
-through their common "niurou" (see app.pinyin.normalise_query_for_pinyin).
+The pinyin pieces are ASCII, so a query of characters only ever matches characters: 牛肉 never
+finds 纽柔 through their common "niurou" (see app.pinyin.normalise_query_for_pinyin).
 
 Ranking: the exact name first, then names starting with the query, then names containing it,
 then products found only through their supplier, origin, category or code; then the most
@@ -126,7 +126,7 @@ class _Related:
     category_ids: frozenset[int]
 
 
-def _related_names(session: Session) -> list[tuple[str, int, str, str]]:
+def related_names(session: Session) -> list[tuple[str, int, str, str]]:
     """(kind, id, name_zh, name_en) of every supplier, region and category: a few dozen rows."""
     suppliers = sa.select(
         sa.literal("supplier"), Organization.id, Organization.name_zh, Organization.name_en
@@ -173,150 +173,172 @@ def _terms(query: str) -> list[str]:
     return list(dict.fromkeys(query.split(" ")))[:MAX_TERMS]
 
 
-@dataclass(frozen=True)
-class Search:
-    """A prepared search: what it matches (`where`) and in which order (`order_by`)."""
-
-    query: str
-    where: sa.ColumnElement[bool]
-    relevance: sa.ColumnElement[int]
-    #: The name is or starts with the query (tiers EXACT and PREFIX): cheap tests only.
-    name_starts: sa.ColumnElement[bool]
-    #: (name_zh, name_en) of every supplier, region and category by (kind, id), as read for
-    #: the search: what a suggestion shows needs no join.
-    names: dict[tuple[str, int], tuple[str, str]]
-
-    @property
-    def order_by(self) -> list[sa.ColumnElement]:
-        return [self.relevance, Product.popularity.desc(), Product.id.desc()]
-
-
-def prepare(session: Session, query: str) -> Search:
-    """The search for a cleaned, non-empty query (see clean_query)."""
-    names = _related_names(session)
-    postgresql = session.get_bind().dialect.name == "postgresql"
-    terms = _terms(query)
-    where = _term_condition(query, _related_matching(names, query), postgresql)
-    if len(terms) > 1:
-        # 牛肉 达州: beef from Dazhou, each word found somewhere.
-        every_word = sa.and_(
-            *(_term_condition(t, _related_matching(names, t), postgresql) for t in terms)
-        )
-        where = sa.or_(where, every_word)
-    match = _Matcher(query.lower(), postgresql)
-    exact, prefix, contains = _name_tests(query, match)
-    relevance = sa.case(
-        (sa.or_(*exact), EXACT),
-        (sa.or_(*prefix), PREFIX),
-        (sa.or_(*contains), CONTAINS),
-        else_=RELATED,
-    )
-    # Every exact name starts with the query too; only a code must equal it.
-    code = [match.equals(Product.code)] if query.isascii() else []
-    by_id = {(kind, id_): (zh, en) for kind, id_, zh, en in names}
-    return Search(query, where, relevance, sa.or_(*prefix, *code), by_id)
-
-
-class _Matcher:
-    """Case-insensitive tests of one lower-cased text against a column that may hold capitals.
-
-    Only ASCII letters have a case worth ignoring here. SQLite's LIKE ignores it by itself.
-    PostgreSQL's ILIKE is twice as slow as lower() then LIKE, and a prefix is tested cheapest
-    on lower(left(...)) (bench/README.md); a text without letters needs neither.
-    (SQLAlchemy's ilike() would wrap both sides in lower() on SQLite too: a copy per row.)
-    """
-
-    def __init__(self, text: str, postgresql: bool):
-        self.text = text
-        self.escaped = _escape(text)
-        letters = any(ch.isascii() and ch.isalpha() for ch in text)
-        #: PostgreSQL compares case by case: the column is lower-cased when it matters.
-        self.fold = postgresql and letters
-        #: SQLite's = minds the case, its LIKE does not.
-        self.equal_by_like = letters and not postgresql
-
-    def equals(self, column) -> sa.ColumnElement[bool]:
-        if self.fold:
-            return sa.func.lower(column) == self.text
-        if self.equal_by_like:
-            return column.like(self.escaped, escape="/")
-        return column == self.text
-
-    def starts(self, column) -> sa.ColumnElement[bool]:
-        if self.fold:
-            return sa.func.lower(sa.func.left(column, len(self.text))) == self.text
-        return column.like(self.escaped + "%", escape="/")
-
-    def contains(self, column) -> sa.ColumnElement[bool]:
-        target = sa.func.lower(column) if self.fold else column
-        return target.like(f"%{self.escaped}%", escape="/")
-
-
-def _escape(text: str) -> str:
-    return text.replace("/", "//").replace("%", "/%").replace("_", "/_")
-
-
-def _term_condition(term: str, related: _Related, postgresql: bool) -> sa.ColumnElement[bool]:
-    """The product's text contains the term as typed or as pinyin, or its supplier, origin or
-    category matched by name. Escaping makes % and _ literal: "100%" is "100%"."""
-    # The id tests first: a product of 达州 is found without scanning its text.
-    conditions: list[sa.ColumnElement[bool]] = []
-    for column, ids in (
-        (Product.origin_region_id, related.region_ids),
-        (Product.category_id, related.category_ids),
-        (Product.supplier_id, related.supplier_ids),
-    ):
-        if ids:
-            conditions.append(column.in_(sorted(ids)))
-    text = term.lower()
-    if text.isascii():
-        conditions.append(Product.search_text.contains(text, autoescape=True))
-    else:
-        # Characters are only in the names: the rest of search_text (pinyin, codes) is
-        # ASCII. The name columns are a tenth of its bytes, and on PostgreSQL its first
-        # columns rather than its last.
-        match = _Matcher(text, postgresql)
-        conditions += [match.contains(c) for c in (Product.name_zh, Product.name_en, Product.code)]
-    key = _pinyin_key(term)
-    if key and key != text:
-        conditions.append(Product.search_text.contains(key, autoescape=True))
-    return sa.or_(*conditions)
-
-
 #: Tiers of the relevance.
 EXACT, PREFIX, CONTAINS, RELATED = 0, 1, 2, 3
+#: Up to this many products found, their tiers are tested one by one (see Search.ranked).
+_FEW = 400
 
 
-def _name_tests(query: str, match: _Matcher) -> tuple[list, list, list]:
-    """The tests of the tiers: EXACT for the exact name (characters, English, code, or the
-    whole full pinyin, initials or a mix of them), PREFIX for names starting with the query,
-    CONTAINS for names containing it; RELATED is the rest (found through supplier, origin,
-    category or code).
+class Search:
+    """A prepared search over the in-memory index (app.services.search_index): the positions
+    of the products it finds (`positions`), in ranked order (`ranked`).
 
-    They run for every product found (6,666 for 达州, all 10,000 for "d"), so each reads short
-    columns, cheap tests come first, and what this query cannot need is left out.
+    Every text in the index is lower-cased, so matching ignores case as a person expects.
+    Each test is one comprehension over a plain list of the index (see its docstring).
     """
-    key = _pinyin_key(query)
-    exact = [match.equals(Product.name_zh)]
-    prefix = [match.starts(Product.name_zh)]
-    contains = [match.contains(Product.name_zh)]
-    if any(ch.isascii() and ch.isalnum() for ch in query):  # English or a code
-        exact += [match.equals(Product.name_en), match.equals(Product.code)]
-        prefix.append(match.starts(Product.name_en))
-        contains.append(match.contains(Product.name_en))
-    if key:
-        exact += [Product.name_initials == key, Product.name_pinyin == key]
-        prefix += [Product.name_initials.startswith(key), Product.name_pinyin.startswith(key)]
-        if len(key) >= 3:
-            # A mix (dyniurou, or dyniu as it is typed) is an initial then at least a full
-            # syllable, so three letters or more; it starts with the name's first letter, a
-            # cheap test that spares most products the long one on all their keys.
-            same_start = Product.name_initials.startswith(key[0])
-            keys = " " + Product.search_keys + " "
-            exact.append(sa.and_(same_start, keys.contains(f" {key} ")))
-            prefix.append(sa.and_(same_start, keys.contains(" " + key)))
-        contains.append(Product.search_keys.contains(key))
-    return exact, prefix, contains
+
+    def __init__(self, query: str, names: Iterable[tuple[str, int, str, str]]):
+        names = list(names)
+        self.query = query
+        self.text = query.lower()
+        self.key = _pinyin_key(query)
+        #: English or a code in the query: the English name and the code are ranked on too.
+        self.latin = any(ch.isascii() and ch.isalnum() for ch in query)
+        self._whole = _Term(query, _related_matching(names, query))
+        terms = _terms(query)
+        # 牛肉 达州: beef from Dazhou, each word found somewhere.
+        self._words = (
+            [_Term(t, _related_matching(names, t)) for t in terms] if len(terms) > 1 else []
+        )
+
+    def positions(self, index) -> set[int]:
+        found = self._whole.positions(index)
+        if self._words:
+            every = self._words[0].positions(index)
+            for word in self._words[1:]:
+                every &= word.positions(index)
+            found |= every
+        return found
+
+    def ranked(self, index, candidates: set[int], limit: int | None = None) -> list[int]:
+        """The candidates best first: EXACT for the exact name (characters, English, code, or
+        the whole full pinyin, initials or a mix of them), PREFIX for names starting with the
+        query, CONTAINS for names containing it, RELATED for the rest (found through supplier,
+        origin, category or code); within a tier, the index's order (most bought, newest).
+
+        With `limit`, only the first `limit` are sure to be in order (and only they may be
+        returned): the lower tiers are not worked out once the higher ones fill it.
+        """
+        if len(candidates) <= _FEW:
+            tiers = self._tiers_of_few(index, candidates)
+            return [i for tier in tiers for i in sorted(tier)][:limit]
+        ranked: list[int] = []
+        rest = set(candidates)
+        for tier in (self._exact, self._prefix, self._contains):
+            found = tier(index) & rest
+            ranked += sorted(found)
+            rest -= found
+            if limit is not None and len(ranked) >= limit:
+                return ranked[:limit]
+        return (ranked + sorted(rest))[:limit]
+
+    def _tiers_of_few(self, index, candidates: set[int]) -> tuple[set[int], ...]:
+        """The tiers of a few candidates, tested one by one: cheaper than the index-wide
+        lookups of _exact, _prefix and _contains when a search found only a few hundred."""
+        text, key, latin = self.text, self.key, self.latin
+        column = index.columns
+        zh, en, code = column["zh"], column["en"], column["code"]
+        initials, pinyin = column["initials"], column["pinyin"]
+        keys, padded = column["keys"], column["padded_keys"]
+        mix = key if len(key) >= 3 else ""
+        tiers: tuple[set[int], ...] = (set(), set(), set(), set())
+        for i in candidates:
+            if (
+                zh[i] == text
+                or (latin and (en[i] == text or code[i] == text))
+                or (key and (initials[i] == key or pinyin[i] == key))
+                or (mix and f" {mix} " in padded[i])
+            ):
+                tiers[EXACT].add(i)
+            elif (
+                zh[i].startswith(text)
+                or (latin and en[i].startswith(text))
+                or (key and (initials[i].startswith(key) or pinyin[i].startswith(key)))
+                or (mix and f" {mix}" in padded[i])
+            ):
+                tiers[PREFIX].add(i)
+            elif text in zh[i] or (latin and text in en[i]) or (key and key in keys[i]):
+                tiers[CONTAINS].add(i)
+            else:
+                tiers[RELATED].add(i)
+        return tiers
+
+    def name_starts(self, index) -> set[int]:
+        """Names that are or start with the query, or the code that is it: what one letter
+        typed means."""
+        found = self._prefix(index)
+        if self.query.isascii():
+            found.update(index.equal("code", self.text))
+        return found
+
+    def _exact(self, index) -> set[int]:
+        text, key = self.text, self.key
+        found = set(index.equal("zh", text))
+        if self.latin:
+            found.update(index.equal("en", text))
+            found.update(index.equal("code", text))
+        if key:
+            found.update(index.equal("initials", key))
+            found.update(index.equal("pinyin", key))
+            if len(key) >= 3:
+                # A mix (dyniurou) is an initial then at least a full syllable: three
+                # letters or more, a whole key of the name.
+                found |= index.containing("keys", f" {key} ")
+        return found
+
+    def _prefix(self, index) -> set[int]:
+        text, key = self.text, self.key
+        found = set(index.starting("zh", text))
+        if self.latin:
+            found.update(index.starting("en", text))
+        if key:
+            found.update(index.starting("initials", key))
+            found.update(index.starting("pinyin", key))
+            if len(key) >= 3:
+                found |= index.containing("keys", f" {key}")
+        return found
+
+    def _contains(self, index) -> set[int]:
+        text, key = self.text, self.key
+        found = index.containing("zh", text)
+        if self.latin:
+            found |= index.containing("en", text)
+        if key:
+            found |= index.containing("keys", key)
+        return found
+
+
+class _Term:
+    """One word of a query: found in the product's own text (as typed or as pinyin), or
+    through its supplier, origin or category matched by name."""
+
+    def __init__(self, term: str, related: _Related):
+        self.related = related
+        self.text = term.lower()
+        key = _pinyin_key(term)
+        self.key = key if key and key != self.text else ""
+
+    def positions(self, index) -> set[int]:
+        found: set[int] = set()
+        for kind, ids in (
+            ("region", self.related.region_ids),
+            ("category", self.related.category_ids),
+            ("supplier", self.related.supplier_ids),
+        ):
+            by_id = index.by_related[kind]
+            for id_ in ids:
+                found.update(by_id.get(id_, ()))
+        text = self.text
+        if text.isascii():
+            # The ASCII pieces of every product, and the Chinese names that hold ASCII too.
+            found |= index.containing("ascii", text)
+            found |= index.containing("zh", text) & index.mixed_names
+        else:
+            # Characters are only in the names: the rest of search_text is ASCII.
+            found |= index.containing("names", text)
+        if self.key:
+            found |= index.containing("ascii", self.key)
+        return found
 
 
 # --- when nothing is found -------------------------------------------------------------------

@@ -37,7 +37,7 @@ from markupsafe import Markup, escape
 
 from app.extensions import cache
 from app.services.accounts import Principal
-from app.signals import catalog_changed
+from app.signals import CATALOG_GENERATION_KEY, catalog_changed
 from app.web.csrf import csrf_token
 
 
@@ -71,7 +71,7 @@ def fragment(template: str, title: str, status: int = 200, **context) -> Fragmen
     return Fragment(render_template(template, **_PER_VIEWER, **context), str(title), status)
 
 
-_GENERATION_KEY = "page-generation"
+_GENERATION_KEY = CATALOG_GENERATION_KEY
 
 
 def cached(key: tuple, build: Callable[[], Fragment]) -> Fragment:
