@@ -134,6 +134,10 @@ class Config:
     REMEMBER_COOKIE_SAMESITE = "Lax"
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session; forms left open work
 
+    #: The app's log level (stderr); the request log is one JSON line per request at INFO.
+    LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").upper()
+    REQUEST_LOG = os.environ.get("REQUEST_LOG", "1") == "1"
+
     MAX_CONTENT_LENGTH = 25 * 1024 * 1024
     #: How many reverse proxies stand in front of the app. Behind one, set 1: rate limits and
     #: logs then use the client's address from X-Forwarded-For instead of the proxy's.

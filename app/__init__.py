@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 from pathlib import Path
@@ -23,6 +24,7 @@ def create_app(config: str | type[Config] | None = None, **overrides) -> Flask:
         static_folder=str(ROOT / "static"),
     )
     configure(app, config, overrides)
+    configure_logging(app)
     configure_proxy(app)
     configure_extensions(app)
     configure_blueprints(app)
@@ -55,6 +57,25 @@ def _local_secret_key(instance: Path) -> str:
         path.write_text(secrets.token_hex(32))
         path.chmod(0o600)
     return path.read_text().strip()
+
+
+def configure_logging(app: Flask) -> None:
+    """The app's loggers write to stderr at LOG_LEVEL: its modules' (app.*) as text, the
+    request log (shanhai.request, app/web/requestlog.py) as one JSON object a line. Tests
+    leave logging to pytest."""
+    if app.testing:
+        return
+    formats = {"app": "%(asctime)s %(levelname)s %(name)s: %(message)s", "shanhai": "%(message)s"}
+    for name, fmt in formats.items():
+        logger = logging.getLogger(name)
+        if not logger.handlers:
+            handler = logging.StreamHandler()
+            handler.setFormatter(logging.Formatter(fmt))
+            logger.addHandler(handler)
+            logger.propagate = False
+        logger.setLevel(app.config["LOG_LEVEL"])
+    if not app.config["REQUEST_LOG"]:
+        logging.getLogger("shanhai.request").setLevel(logging.WARNING)
 
 
 def configure_proxy(app: Flask) -> None:
@@ -107,6 +128,7 @@ def configure_blueprints(app: Flask) -> None:
     from app.shop.views import bp as shop_bp
     from app.shop.webhooks import bp as webhooks_bp
     from app.supplier.views import bp as supplier_bp
+    from app.web.health import bp as health_bp
     from app.web.i18n import bp as i18n_bp
 
     app.register_blueprint(catalog_bp)
@@ -124,11 +146,13 @@ def configure_blueprints(app: Flask) -> None:
     app.register_blueprint(board_bp)
     app.register_blueprint(media_bp)
     app.register_blueprint(i18n_bp)
+    app.register_blueprint(health_bp)
 
 
 def configure_web(app: Flask) -> None:
-    from app.web import access, errors, filters, guards, mail, pagecache
+    from app.web import access, errors, filters, guards, mail, pagecache, requestlog
 
+    requestlog.init_app(app)
     access.init_app(app)
     pagecache.init_app(app)
     guards.init_app(app)

@@ -1,5 +1,7 @@
 """Error pages look like the site, tell the truth in their status, and speak JSON to the API."""
 
+import json
+
 import pytest
 
 from app import create_app
@@ -44,3 +46,14 @@ def test_unknown_pages_get_the_styled_404_page(client):
     assert response.status_code == 404
     assert "页面不存在" in page_text(response)
     assert "返回首页" in page_text(response)
+
+
+def test_the_500_page_gives_the_request_number_the_log_line_has(failing_app, caplog):
+    caplog.set_level("INFO", logger="shanhai.request")
+    response = failing_app.test_client().get("/boom", headers={"X-Request-ID": "proxy-1234abcd"})
+
+    assert response.headers["X-Request-ID"] == "proxy-1234abcd"
+    assert "proxy-1234abcd" in page_text(response)
+    (line,) = [json.loads(r.getMessage()) for r in caplog.records if r.name == "shanhai.request"]
+    assert line["request_id"] == "proxy-1234abcd"
+    assert line["status"] == 500 and line["path"] == "/boom" and line["ms"] >= 0
