@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -15,7 +17,7 @@ from app.extensions import db
 from app.models import Order, Organization, Role
 from app.services import accounts, demo, demo_history, notify, orders, payments
 from app.services.clock import utcnow
-from app.services.errors import DomainError
+from app.services.errors import DomainError, LineErrors
 from app.services.money import format_yuan
 
 DEFAULT_DEMO_PASSWORD = "shanhai2026"
@@ -226,7 +228,6 @@ def import_sales_command(file: Path, source: str, commit_now: bool, as_email: st
     errors is refused as a whole (each bad line is listed) and the command exits 1.
     """
     from app.services import sales_import
-    from app.services.errors import LineErrors
 
     actor = None
     if as_email:
@@ -238,7 +239,7 @@ def import_sales_command(file: Path, source: str, commit_now: bool, as_email: st
     if file.stat().st_size > sales_import.CLI_MAX_BYTES:
         raise click.ClickException(f"{file.name} is larger than the import limit.")
     now = utcnow()
-    try:
+    with _file_transaction(file):
         rows = sales_import.read(
             file.name,
             file.read_bytes(),
@@ -252,16 +253,6 @@ def import_sales_command(file: Path, source: str, commit_now: bool, as_email: st
         if commit_now:
             with click.progressbar(length=batch.rows_total, label="Counting rows") as bar:
                 sales_import.commit(db.session, batch, actor, now, progress=bar.update)
-        db.session.commit()
-    except LineErrors as error:
-        db.session.rollback()
-        click.echo(f"{file.name}: {error.message}", err=True)
-        for line, message in sorted(error.errors.items()):
-            click.echo(f"  line {line}: {message}", err=True)
-        raise SystemExit(1) from error
-    except DomainError as error:
-        db.session.rollback()
-        raise click.ClickException(f"{file.name}: {error.message}") from error
     amount = format_yuan(batch.amount_fen)
     click.echo(
         f"Import {batch.id} ({batch.source}, {batch.filename}): {batch.rows_total} rows,"
@@ -287,7 +278,6 @@ def import_products_command(file: Path, supplier_code: str) -> None:
     price changes wait for a coordinator.
     """
     from app.services import product_import
-    from app.services.errors import LineErrors
 
     supplier = db.session.scalar(
         sa.select(Organization).where(Organization.code == supplier_code.strip().upper())
@@ -306,7 +296,7 @@ def import_products_command(file: Path, supplier_code: str) -> None:
         session_version=0,
     )
     now = utcnow()
-    try:
+    with _file_transaction(file):
         table = product_import.read(
             file.name,
             file.read_bytes(),
@@ -324,6 +314,18 @@ def import_products_command(file: Path, supplier_code: str) -> None:
                 current_app.config["PRODUCT_REVIEW_PRICE_CHANGE_PERCENT"],
                 progress=bar.update,
             )
+    click.echo(
+        f"{supplier.code}: {report.rows} rows, {report.created} new, {report.updated} updated,"
+        f" {report.unchanged} unchanged; {report.waiting_for_review} wait for review at /review/."
+    )
+
+
+@contextlib.contextmanager
+def _file_transaction(file: Path) -> Iterator[None]:
+    """Commit what an import of `file` did, or keep none of it: each bad line is listed on
+    stderr (exit status 1), any other refusal is one error message."""
+    try:
+        yield
         db.session.commit()
     except LineErrors as error:
         db.session.rollback()
@@ -334,7 +336,3 @@ def import_products_command(file: Path, supplier_code: str) -> None:
     except DomainError as error:
         db.session.rollback()
         raise click.ClickException(f"{file.name}: {error.message}") from error
-    click.echo(
-        f"{supplier.code}: {report.rows} rows, {report.created} new, {report.updated} updated,"
-        f" {report.unchanged} unchanged; {report.waiting_for_review} wait for review at /review/."
-    )
