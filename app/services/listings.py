@@ -31,7 +31,6 @@ from app.models import (
     Category,
     ContentUnit,
     Organization,
-    OrgKind,
     PriceTier,
     Product,
     ProductRevision,
@@ -892,13 +891,3 @@ def compare(session: Session, revision: ProductRevision) -> list[FieldChange]:
     else:
         current = dict.fromkeys(proposed, "")
     return [FieldChange(FIELD_LABELS[key], current[key], proposed[key]) for key in proposed]
-
-
-def suppliers(session: Session) -> list[Organization]:
-    return list(
-        session.scalars(
-            sa.select(Organization)
-            .where(Organization.kind == OrgKind.SUPPLIER)
-            .order_by(Organization.name_zh)
-        )
-    )
