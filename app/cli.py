@@ -1,5 +1,5 @@
 """Command-line tasks: `flask seed-demo`, `create-user`, `release-unpaid-orders`, `send-mail`,
-`bench-data`."""
+`bench-data`, `import-sales`, `import-products`, `backup`, `restore`."""
 
 from __future__ import annotations
 
@@ -31,6 +31,8 @@ def register(app: Flask) -> None:
     app.cli.add_command(bench_data_command)
     app.cli.add_command(import_sales_command)
     app.cli.add_command(import_products_command)
+    app.cli.add_command(backup_command)
+    app.cli.add_command(restore_command)
 
 
 @click.command("seed-demo")
@@ -318,6 +320,101 @@ def import_products_command(file: Path, supplier_code: str) -> None:
         f"{supplier.code}: {report.rows} rows, {report.created} new, {report.updated} updated,"
         f" {report.unchanged} unchanged; {report.waiting_for_review} wait for review at /review/."
     )
+
+
+@click.command("backup")
+@with_appcontext
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=True, path_type=Path),
+    default=None,
+    help="File to write, or a directory for the default name "
+    "[default: instance/backups/shanhai-<UTC time>.sqlite3 or .dump].",
+)
+@click.option(
+    "--with-photos",
+    is_flag=True,
+    help="Also pack PHOTO_DIR into <backup name>.photos.tar.gz beside the backup.",
+)
+def backup_command(output: Path | None, with_photos: bool) -> None:
+    """Copy the database while the app serves (SQLite's backup API, or pg_dump).
+
+    The file appears under its name only once complete and checked. Compare the summary it
+    prints with the one `flask restore` prints.
+    """
+    from app.services import backup
+
+    try:
+        path = backup.output_path(
+            output, Path(current_app.instance_path) / "backups", db.engine, utcnow()
+        )
+        result = backup.backup(db.engine, path)
+        photos, photo_files = None, 0
+        if with_photos:
+            photos = backup.photos_path(path)
+            photo_files = backup.archive_photos(Path(current_app.config["PHOTO_DIR"]), photos)
+    except backup.BackupError as error:
+        raise click.ClickException(error.message) from error
+    click.echo(f"Backup written: {result.path} ({_size(result.size)})")
+    if photos is not None:
+        click.echo(f"Photos: {photos} ({photo_files} file(s), {_size(photos.stat().st_size)})")
+    click.echo("Summary:")
+    for line in result.summary.lines():
+        click.echo(line)
+
+
+@click.command("restore")
+@with_appcontext
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, readable=True, path_type=Path))
+@click.option(
+    "--photos",
+    "photo_archive",
+    type=click.Path(exists=True, dir_okay=False, readable=True, path_type=Path),
+    default=None,
+    help="A <backup name>.photos.tar.gz to unpack into PHOTO_DIR (which must hold no photos).",
+)
+def restore_command(file: Path, photo_archive: Path | None) -> None:
+    """Restore a backup made by `flask backup` into the configured, EMPTY database.
+
+    Refused when any of the app's tables holds a row. Prints the same summary as the backup.
+    """
+    from app.services import backup
+
+    photos = None
+    if photo_archive is not None:
+        photos = (photo_archive, Path(current_app.config["PHOTO_DIR"]))
+    try:
+        result = backup.restore(
+            db.engine, file, current_app.extensions["migrate"].directory, photos
+        )
+    except backup.BackupError as error:
+        raise click.ClickException(error.message) from error
+    url = db.engine.url.render_as_string(hide_password=True)
+    click.echo(f"Restored {file} into {url}")
+    if result.photo_files is not None:
+        click.echo(f"Photos: {result.photo_files} file(s) unpacked into {photos[1]}")
+    click.echo("Summary:")
+    for line in result.summary.lines():
+        click.echo(line)
+    if result.schema_current:
+        click.echo(f"The schema is at the code's revision ({result.summary.revision}).")
+    else:
+        click.echo(
+            f"The schema is at revision {result.summary.revision}; this code expects "
+            f"{', '.join(sorted(result.heads))}: run `flask db upgrade` before serving."
+        )
+
+
+def _size(size: int) -> str:
+    """1,234 bytes, 1.5 MiB."""
+    if size < 1024:
+        return f"{size:,} bytes"
+    value = size / 1024
+    for unit in ("KiB", "MiB"):
+        if value < 1024:
+            return f"{value:,.1f} {unit}"
+        value /= 1024
+    return f"{value:,.1f} GiB"
 
 
 @contextlib.contextmanager
