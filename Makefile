@@ -7,7 +7,7 @@ FLASK := $(BIN)/flask --app app
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run setup db fonts test lint translations update-translations browser-deps bench clean
+.PHONY: run setup db fonts test lint audit translations update-translations browser-deps bench clean
 
 ## Virtualenv with the pinned packages; rebuilt when the requirements change.
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -49,6 +49,12 @@ test: setup
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check app tests tools config.py wsgi.py bench
+
+## Known vulnerabilities in the pinned runtime and dev requirements, and what they pull in
+## (PyPI's advisory data). --strict: a package that cannot be checked fails the audit, so an
+## unreachable PyPI is never reported as "no known vulnerabilities".
+audit: $(VENV)/.installed
+	$(BIN)/pip-audit --strict --progress-spinner off -r requirements.txt -r requirements-dev.txt
 
 ## Re-extract the interface strings; then translate the new ones in the .po file.
 update-translations: setup

@@ -133,6 +133,9 @@ class Config:
     REMEMBER_COOKIE_HTTPONLY = True
     REMEMBER_COOKIE_SAMESITE = "Lax"
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session; forms left open work
+    #: Strict-Transport-Security max-age (app/web/security.py), sent only in production, where
+    #: it defaults to a year; 0 turns it off. Elsewhere the site may be plain http.
+    HSTS_SECONDS = 0
 
     #: The app's log level (stderr); the request log is one JSON line per request at INFO.
     LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").upper()
@@ -181,6 +184,7 @@ class ProductionConfig(Config):
     SESSION_COOKIE_SECURE = os.environ.get("SESSION_COOKIE_SECURE", "1") == "1"
     REMEMBER_COOKIE_SECURE = SESSION_COOKIE_SECURE
     PREFERRED_URL_SCHEME = "https"
+    HSTS_SECONDS = _env_int("HSTS_SECONDS", 365 * 24 * 3600)
 
 
 CONFIGS: dict[str, type[Config]] = {

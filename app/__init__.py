@@ -150,9 +150,10 @@ def configure_blueprints(app: Flask) -> None:
 
 
 def configure_web(app: Flask) -> None:
-    from app.web import access, errors, filters, guards, mail, pagecache, requestlog
+    from app.web import access, errors, filters, guards, mail, pagecache, requestlog, security
 
     requestlog.init_app(app)
+    security.init_app(app)
     access.init_app(app)
     pagecache.init_app(app)
     guards.init_app(app)

@@ -25,7 +25,13 @@ def switch(code: str):
     """Switch the interface language and return to the page the user was on."""
     response = redirect(safe_next())
     if code in current_app.config["LANGUAGES"]:
+        # Read only on the server; sent over HTTPS only wherever the session cookie is.
         response.set_cookie(
-            LOCALE_COOKIE, code, max_age=365 * 24 * 3600, samesite="Lax", httponly=True
+            LOCALE_COOKIE,
+            code,
+            max_age=365 * 24 * 3600,
+            samesite="Lax",
+            httponly=True,
+            secure=current_app.config["SESSION_COOKIE_SECURE"],
         )
     return response
