@@ -36,13 +36,29 @@ class Config:
     #: Server databases drop idle connections; check each one before use (a SQLite file has
     #: nothing to check, and the ping would be a query on every request).
     SQLALCHEMY_ENGINE_OPTIONS: dict = {}
-    SERVER_DATABASE_ENGINE_OPTIONS: dict = {"pool_pre_ping": True, "pool_recycle": 1800}
+    #: A sync worker serves one request at a time, so a small pool per process is enough; it
+    #: bounds the connections: processes x (DATABASE_POOL_SIZE + 2) < max_connections.
+    SERVER_DATABASE_ENGINE_OPTIONS: dict = {
+        "pool_pre_ping": True,
+        "pool_recycle": 1800,
+        "pool_size": _env_int("DATABASE_POOL_SIZE", 3),
+        "max_overflow": 2,
+        "pool_timeout": 10,
+    }
     REDIS_URL = os.environ.get("REDIS_URL") or None
 
-    # Rate limits: memory storage in the embedded default, Redis when REDIS_URL is set.
+    # Rate limits: memory storage in the embedded default, Redis when REDIS_URL is set, shared
+    # by every process. When Redis does not answer, each process counts in its own memory
+    # (logged by flask-limiter) and logins get the stricter LOGIN_RATE_LIMIT_FALLBACK, since
+    # every process then allows it on its own.
     RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI") or REDIS_URL or "memory://"
+    RATELIMIT_STORAGE_OPTIONS = {"socket_timeout": 0.5, "socket_connect_timeout": 0.5}
+    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
     RATELIMIT_HEADERS_ENABLED = True
     LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute; 50 per hour")
+    LOGIN_RATE_LIMIT_FALLBACK = os.environ.get(
+        "LOGIN_RATE_LIMIT_FALLBACK", "3 per minute; 15 per hour"
+    )
     REGISTER_RATE_LIMIT = os.environ.get("REGISTER_RATE_LIMIT", "5 per hour")
 
     BABEL_DEFAULT_LOCALE = "zh_CN"
@@ -122,10 +138,16 @@ class Config:
     #: Catalog edits clear it at once; stock states ("sold out") may lag by up to this long on
     #: list pages, never on the product page's checkout path.
     CATALOG_CACHE_SECONDS = _env_int("CATALOG_CACHE_SECONDS", 30)
-    # In-process by default; shared by every process when Redis is configured.
-    CACHE_TYPE = "RedisCache" if REDIS_URL else "SimpleCache"
+    # In-process by default; shared by every process when Redis is configured. A Redis that
+    # fails or does not answer within CACHE_REDIS_TIMEOUT_SECONDS is left alone for
+    # CACHE_REDIS_RETRY_SECONDS while pages are built from the database (app/web/rediscache.py).
+    CACHE_TYPE = "app.web.rediscache.ResilientRedisCache" if REDIS_URL else "SimpleCache"
     CACHE_REDIS_URL = REDIS_URL
-    CACHE_KEY_PREFIX = "shanhai:"
+    CACHE_REDIS_TIMEOUT_SECONDS = float(os.environ.get("CACHE_REDIS_TIMEOUT_SECONDS", "0.5"))
+    CACHE_REDIS_RETRY_SECONDS = float(os.environ.get("CACHE_REDIS_RETRY_SECONDS", "5"))
+    #: Keys of this deployment in a Redis that others may share (cache and rate limits).
+    CACHE_KEY_PREFIX = os.environ.get("REDIS_KEY_PREFIX", "shanhai") + ":"
+    RATELIMIT_KEY_PREFIX = CACHE_KEY_PREFIX + "limits"
     CACHE_THRESHOLD = 2000  # SimpleCache entries per process before it evicts
 
     SESSION_COOKIE_HTTPONLY = True

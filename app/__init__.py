@@ -65,7 +65,9 @@ def configure_logging(app: Flask) -> None:
     leave logging to pytest."""
     if app.testing:
         return
-    formats = {"app": "%(asctime)s %(levelname)s %(name)s: %(message)s", "shanhai": "%(message)s"}
+    text = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+    # flask-limiter says when it falls back to local counting and when Redis is back.
+    formats = {"app": text, "flask-limiter": text, "shanhai": "%(message)s"}
     for name, fmt in formats.items():
         logger = logging.getLogger(name)
         if not logger.handlers:
@@ -94,6 +96,7 @@ def configure_extensions(app: Flask) -> None:
     db.init_app(app)
     with app.app_context():
         configure_sqlite(db.engine)
+    app.teardown_appcontext(_close_session)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale)
@@ -101,6 +104,25 @@ def configure_extensions(app: Flask) -> None:
     cache.init_app(app)
     login_manager.init_app(app)
     payments.init_app(app)
+
+
+def _close_session(_error: BaseException | None = None) -> None:
+    """Close the request's session before Flask-SQLAlchemy would (teardowns run in reverse).
+
+    Closing rolls back; if the database dropped the connection after the response was built
+    (a restart, an operator's pg_terminate_backend), that rollback fails. The response is
+    already right and nothing uncommitted survives a dropped connection, so the failure must
+    not turn it into a 500: the pool has discarded the connection; forget the session too.
+    """
+    from sqlalchemy.exc import OperationalError
+
+    from app.extensions import db
+
+    try:
+        db.session.remove()
+    except OperationalError as error:
+        db.session.registry.clear()
+        logging.getLogger(__name__).warning("Database connection lost at teardown: %s", error.orig)
 
 
 class DatabaseIdConverter(IntegerConverter):

@@ -21,6 +21,10 @@ bp = Blueprint("auth", __name__)
 
 
 def _login_limit() -> str:
+    # While the shared storage (Redis) does not answer, each process counts on its own, so each
+    # allows a smaller number: together they stay near the shared limit.
+    if limiter.limiter.storage is not limiter.storage:
+        return current_app.config["LOGIN_RATE_LIMIT_FALLBACK"]
     return current_app.config["LOGIN_RATE_LIMIT"]
 
 

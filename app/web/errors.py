@@ -8,6 +8,7 @@ from flask import Flask, jsonify, render_template, request
 from flask_babel import lazy_gettext as _l
 from flask_limiter.errors import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from app.extensions import db
@@ -30,6 +31,10 @@ MESSAGES = {
     500: (
         _l("Something went wrong"),
         _l("An unexpected error happened. It has been logged; please try again."),
+    ),
+    503: (
+        _l("Busy for a moment"),
+        _l("The database did not answer. Nothing was saved; please try again in a moment."),
     ),
 }
 
@@ -86,6 +91,17 @@ def init_app(app: Flask) -> None:
         default = type(error).description
         detail = error.description if error.description != default else None
         return render_error(error.code, detail and str(detail))
+
+    @app.errorhandler(OperationalError)
+    def _database(error: OperationalError):
+        # The database dropped the connection mid-request (a restart, a failover, an operator's
+        # pg_terminate_backend), refused a new one, or gave up on a lock: the transaction died,
+        # so nothing was written, and the pool has thrown a dead connection away (pre-ping
+        # replaces the others before use). The truth is "unavailable, try again".
+        db.session.rollback()
+        log.warning("Database unavailable on %s %s: %s", request.method, request.path, error.orig)
+        response, status = render_error(503)
+        return response, status, {"Retry-After": "5"}
 
     @app.errorhandler(InternalServerError)
     def _internal(error: InternalServerError):
