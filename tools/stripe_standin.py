@@ -85,6 +85,14 @@ class StripeStandIn:
     fail_next: int = 0
     #: Sleep this long before answering, to make the client's timeout fire.
     delay_seconds: float = 0.0
+    #: Stripe delivers an event at least once: each one is also sent, at the same moment, to
+    #: these URLs (e.g. the shop's other instances), so duplicates race each other.
+    replay_urls: list[str] = field(default_factory=list)
+    #: Like Stripe, deliver again after an answer that is not 2xx (or none), this many times.
+    webhook_retries: int = 0
+    webhook_retry_seconds: float = 1.0
+    #: (event id, URL, HTTP status or None) of every delivery attempt.
+    deliveries: list[tuple[str, str, int | None]] = field(default_factory=list)
     _idempotent: dict = field(default_factory=dict)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -234,13 +242,25 @@ class StripeStandIn:
             },
         )
 
-    def send_webhook(self, event: dict) -> int | None:
+    def send_webhook(self, event: dict, url: str | None = None) -> int | None:
         """Deliver a signed event to the shop, as Stripe does; returns the HTTP status."""
-        if not (self.webhook_url and self.webhook_secret):
+        url = url or self.webhook_url
+        if not (url and self.webhook_secret):
             return None
+        for attempt in range(self.webhook_retries + 1):
+            if attempt:
+                time.sleep(self.webhook_retry_seconds)
+            status = self._deliver(event, url)
+            with self._lock:
+                self.deliveries.append((event["id"], url, status))
+            if status is not None and 200 <= status < 300:
+                break
+        return status
+
+    def _deliver(self, event: dict, url: str) -> int | None:
         payload = json.dumps(event).encode()
         request = urllib.request.Request(
-            self.webhook_url,
+            url,
             data=payload,
             headers={
                 "Content-Type": "application/json",
@@ -258,7 +278,8 @@ class StripeStandIn:
     def send_webhook_later(self, event: dict, delay: float = 0.2) -> None:
         # Stripe sends events on its own time, never inside the API call that caused them.
         if self.webhook_url and self.webhook_secret:
-            threading.Timer(delay, self.send_webhook, args=(event,)).start()
+            for url in [self.webhook_url, *self.replay_urls]:
+                threading.Timer(delay, self.send_webhook, args=(event, url)).start()
 
 
 class _QuietServer(ThreadingHTTPServer):
