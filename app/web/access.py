@@ -11,9 +11,9 @@ from functools import wraps
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
-from flask import Flask, abort, request, url_for
+from flask import Flask, abort, flash, redirect, request, url_for
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user
+from flask_login import current_user, login_url
 from flask_login import login_required as _flask_login_required
 
 from app.extensions import db, login_manager
@@ -84,3 +84,20 @@ def init_app(app: Flask) -> None:
             with bind.connect() as connection:
                 return load_principal(connection, login_id)
         return load_principal(bind, login_id)
+
+    @login_manager.unauthorized_handler
+    def _to_login():
+        flash(login_manager.login_message, login_manager.login_message_category)
+        return redirect(login_url(login_manager.login_view, next_url=_return_target()))
+
+
+def _return_target() -> str | None:
+    """Where to come back after logging in: the page asked for; for a form posted after the
+    session ended, the page the form was on (its action URL only takes POSTs)."""
+    if request.method in ("GET", "HEAD"):
+        return request.full_path if request.query_string else request.path
+    referrer = urlsplit(request.referrer or "")
+    if referrer.netloc != request.host:
+        return None
+    target = referrer.path + (f"?{referrer.query}" if referrer.query else "")
+    return target if is_safe_next(target) else None

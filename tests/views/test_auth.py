@@ -1,7 +1,9 @@
+from urllib.parse import parse_qs, urlsplit
+
 from limits import parse_many
 
 from app.models import OrgKind
-from tests.conftest import page_text
+from tests.conftest import csrf_token, page_text
 from tests.helpers import PASSWORD
 
 
@@ -245,3 +247,31 @@ def test_english_is_one_click_away_and_sticks(client):
     assert "Log in" in page_text(client.get("/auth/login"))
     client.get("/lang/zh_CN")
     assert "登录" in page_text(client.get("/auth/login"))
+
+
+def test_a_form_posted_after_logging_out_comes_back_to_its_page_after_login(app, client, make):
+    product = make.product()
+    page = f"/products/{product.id}"
+    form = {"csrf_token": csrf_token(app, client), "quantity": "1"}
+
+    response = client.post(
+        f"/cart/add/{product.id}", data=form, headers={"Referer": f"http://localhost{page}"}
+    )
+
+    assert response.status_code == 302
+    location = urlsplit(response.headers["Location"])
+    assert location.path == "/auth/login"
+    # Back to the product page, not to /cart/add/…, which answers a GET with nothing to show.
+    assert parse_qs(location.query)["next"] == [page]
+    assert "请先登录再打开该页面" in page_text(client.get(response.headers["Location"]))
+
+
+def test_a_post_from_another_site_gets_no_return_target(app, client, make):
+    product = make.product()
+    response = client.post(
+        f"/cart/add/{product.id}",
+        data={"csrf_token": csrf_token(app, client), "quantity": "1"},
+        headers={"Referer": "https://evil.example/products/1"},
+    )
+    assert response.status_code == 302
+    assert "next" not in parse_qs(urlsplit(response.headers["Location"]).query)
