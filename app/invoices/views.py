@@ -21,7 +21,7 @@ from wtforms.validators import DataRequired, Length, Optional
 
 from app.extensions import db
 from app.models import InvoiceKind, Organization, OrgKind, Role
-from app.services import invoices, pdf
+from app.services import invoices
 from app.services.clock import utcnow
 from app.services.errors import DomainError, LineErrors
 from app.services.money import format_yuan
@@ -116,6 +116,9 @@ def detail(invoice_id: int):
 @invoice_readers
 def download_pdf(invoice_id: int):
     """The same invoice as a PDF file."""
+    # Imported here: fpdf and its font tools cost a worker ~20 MB, and few requests are PDFs.
+    from app.services import pdf
+
     invoice = invoices.get_invoice(db.session, current_user, invoice_id)
     data = pdf.invoice_pdf(invoice, font_path=current_app.config["PDF_FONT_PATH"])
     response = current_app.response_class(data, mimetype="application/pdf")
