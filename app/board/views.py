@@ -9,8 +9,9 @@ per BOARD_CACHE_SECONDS (30 s by default) in the app's cache, however many scree
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 
-from flask import Blueprint, current_app, jsonify, make_response, render_template
+from flask import Blueprint, current_app, jsonify, make_response, render_template, send_file
 
 from app.extensions import cache, db
 from app.services import pledges, reports
@@ -23,6 +24,11 @@ CACHE_KEY = "board:snapshot:v1"
 DEFAULT_CACHE_SECONDS = 30
 #: The page reloads itself this often (seconds).
 REFRESH_SECONDS = 60
+#: The OpenAPI description of the public JSON endpoints (tests/views/test_openapi.py checks
+#: it against the running app, and that every /api/v1 route is in it).
+OPENAPI_PATH = Path(__file__).with_name("openapi.json")
+#: The description changes only with a release; its ETag lets a client revalidate after that.
+OPENAPI_CACHE_SECONDS = 3600
 
 
 def _cache_seconds() -> int:
@@ -73,3 +79,12 @@ def index():
 def api_pledges():
     """The board's figures as JSON: money in fen (integers), dates ISO, time in UTC."""
     return _cacheable(jsonify(snapshot()))
+
+
+@bp.get("/api/v1/openapi.json")
+@public
+def api_openapi():
+    """The OpenAPI description of /api/v1 and the other public JSON endpoints."""
+    return send_file(
+        OPENAPI_PATH, mimetype="application/json", max_age=OPENAPI_CACHE_SECONDS, etag=True
+    )
