@@ -29,7 +29,7 @@ from app.services.clock import local_date, utcnow
 from app.services.errors import DomainError, LineErrors
 from app.web.access import roles_required
 from app.web.filters import format_quantity
-from app.web.forms import add_domain_error, commit_or_flash, requested_page
+from app.web.forms import add_domain_error, commit_or_flash, requested_page, whole_number
 
 bp = Blueprint("canteen", __name__)
 
@@ -48,9 +48,10 @@ def _int_arg(name: str) -> int | None:
     raw = request.args.get(name, "")
     if raw == "":
         return None
-    if not (raw.isascii() and raw.isdigit()) or int(raw) > 2**31 - 1:
+    value = whole_number(raw)
+    if value is None:
         abort(400, description=_l("That filter value is not valid."))
-    return int(raw)
+    return value
 
 
 def _date_arg(name: str) -> date | None:
@@ -67,8 +68,11 @@ def _quantities(prefix: str = "qty-") -> dict[int, str]:
     """{id: what was typed} from fields named qty-<id>."""
     found = {}
     for key, value in request.form.items():
-        if key.startswith(prefix) and key[len(prefix) :].isdigit():
-            found[int(key[len(prefix) :])] = value
+        number = key.removeprefix(prefix)
+        # isdigit() alone lets "qty-²" through, which int() refuses; an id past 10 digits would
+        # not fit the database's integer (SQLite raises OverflowError for it).
+        if key.startswith(prefix) and number.isascii() and number.isdigit() and len(number) <= 10:
+            found[int(number)] = value
     return found
 
 
@@ -310,7 +314,7 @@ def order_detail(order_id: int):
 
     try:
         change()
-        db.session.commit()
+        db.session.flush()
     except LineErrors as error:
         db.session.rollback()
         flash(str(error.message), "danger")
@@ -325,12 +329,15 @@ def order_detail(order_id: int):
         add_domain_error(form, error)
         return _render_order(order, form, typed=typed, status=error.status_code)
     if request.form.get("then") == "submit":
-        return _submit(order)
+        # Saved and submitted together: a refused submission keeps nothing of the edit either
+        # (the page shows it again, as typed, with the reason).
+        return _submit(order, form, typed)
+    db.session.commit()
     flash(_("Draft saved."), "success")
     return redirect(url_for("canteen.order_detail", order_id=order.id), 303)
 
 
-def _submit(order):
+def _submit(order, details_form=None, typed=None):
     try:
         canteen.submit(db.session, order, current_user, utcnow(), _policy())
         db.session.commit()
@@ -343,13 +350,13 @@ def _submit(order):
             for line in order.lines
             if line.product_id in error.errors
         }
-        return _render_order(order, line_errors=by_line, status=422)
+        return _render_order(order, details_form, line_errors=by_line, typed=typed, status=422)
     except DomainError as error:
         db.session.rollback()
         db.session.refresh(order)
-        form = DetailsForm(obj=order)
+        form = details_form or DetailsForm(obj=order)
         add_domain_error(form, error)
-        return _render_order(order, form, status=error.status_code)
+        return _render_order(order, form, typed=typed, status=error.status_code)
     if order.status == BulkOrderStatus.AWAITING_APPROVAL:
         flash(_("Submitted; the canteen manager has to approve it."), "success")
     else:

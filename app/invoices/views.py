@@ -26,7 +26,7 @@ from app.services.clock import utcnow
 from app.services.errors import DomainError, LineErrors
 from app.services.money import format_yuan
 from app.web.access import roles_required
-from app.web.forms import add_domain_error, requested_page
+from app.web.forms import add_domain_error, requested_page, whole_number
 
 bp = Blueprint("invoices", __name__)
 
@@ -65,7 +65,7 @@ class CreditForm(FlaskForm):
 def index():
     """Invoices the reader may see: a supplier its own, a canteen its own, finance all."""
     raw = request.args.get("supplier", "")
-    if raw and not (raw.isascii() and raw.isdigit() and int(raw) < 2**31):
+    if raw and whole_number(raw) is None:
         abort(400, description=_l("That filter value is not valid."))
     outstanding = request.args.get("outstanding") == "1"
     page = invoices.list_invoices(

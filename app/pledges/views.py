@@ -21,7 +21,14 @@ from app.services.pagination import paginate
 from app.services.pledges import OTHERS, UNCATEGORISED, LedgerFilter, PledgeData
 from app.web.access import roles_required
 from app.web.filters import localized
-from app.web.forms import add_domain_error, commit_form, form_status, options, requested_page
+from app.web.forms import (
+    add_domain_error,
+    commit_form,
+    form_status,
+    options,
+    requested_page,
+    whole_number,
+)
 
 bp = Blueprint("pledges", __name__)
 
@@ -342,9 +349,10 @@ def _order_arg(name: str) -> int | None:
     raw = request.args.get(name, "")
     if raw == "":
         return None
-    if not (raw.isascii() and raw.isdigit()) or int(raw) > 2**31 - 1:
+    value = whole_number(raw)
+    if value is None:
         _bad_filter()
-    return int(raw)
+    return value
 
 
 @bp.route("/reattribute", methods=["GET", "POST"])

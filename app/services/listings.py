@@ -217,7 +217,9 @@ def _text(raw: Mapping[str, str], name: str, *, fold: bool = True) -> str:
 
 
 def _whole(text: str, low: int, high: int, message) -> int:
-    if not text.isascii() or not text.isdigit() or not low <= int(text) <= high:
+    # The length first: int() refuses a pasted number of more than 4,300 digits with a
+    # ValueError, and anything past 30 digits is out of every range here anyway.
+    if not text.isascii() or not text.isdigit() or len(text) > 30 or not low <= int(text) <= high:
         raise DomainError(message)
     return int(text)
 

@@ -12,8 +12,8 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
-from wtforms import FieldList, FormField, SelectField, StringField, TextAreaField
 from wtforms import Form as PlainForm
+from wtforms import FormField, SelectField, StringField, TextAreaField
 
 from app.extensions import db
 from app.models import Category, Organization, ProductStatus, Region, Unit
@@ -23,7 +23,7 @@ from app.services.errors import DomainError, LineErrors
 from app.services.pricing import fmt_quantity
 from app.supplier.views import bp, suppliers_only
 from app.web.filters import localized
-from app.web.forms import add_domain_error, commit_or_flash, options, requested_page
+from app.web.forms import RowList, add_domain_error, commit_or_flash, options, requested_page
 
 TIER_ROWS = listings.MAX_TIERS
 
@@ -58,7 +58,7 @@ class ListingForm(FlaskForm):
         _l("Case size"), description=_l("Units per case for canteen orders; empty: no bulk sale.")
     )
     min_bulk_quantity = StringField(_l("Minimum bulk quantity"))
-    tiers = FieldList(FormField(TierForm), min_entries=TIER_ROWS, max_entries=TIER_ROWS)
+    tiers = RowList(FormField(TierForm), min_entries=TIER_ROWS, max_entries=TIER_ROWS)
     lead_time_days = StringField(_l("Lead time (days)"), render_kw={"inputmode": "numeric"})
     shelf_life_days = StringField(_l("Shelf life (days)"), render_kw={"inputmode": "numeric"})
     storage_zh = StringField(_l("Storage"))

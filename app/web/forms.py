@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from flask import abort, flash, request
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+from wtforms import FieldList
 from wtforms.fields.choices import SelectChoice
 
 from app.extensions import db
@@ -51,6 +52,22 @@ def commit_form(form: FlaskForm, change: Callable[[], Any]) -> Outcome:
     return Outcome(True, value)
 
 
+class RowList(FieldList):
+    """A FieldList that reads only ASCII row numbers from the submitted keys.
+
+    WTForms takes any key whose row part passes str.isdigit() ("tiers-²-price") and then int()
+    fails on it: a 500 for a crafted key. Such a key is ignored here, like any unknown one.
+    """
+
+    def _extract_indices(self, prefix, formdata):
+        offset = len(prefix) + 1
+        for key in formdata:
+            if key.startswith(prefix):
+                index = key[offset:].split(self._field_separator, 1)[0]
+                if index.isascii() and index.isdigit():
+                    yield int(index)
+
+
 def form_status(form: FlaskForm) -> int:
     """400 for a form sent back with errors, 200 for a form shown for the first time."""
     return 400 if form.is_submitted() else 200
@@ -75,9 +92,21 @@ def commit_or_flash(change: Callable[[], Any], success: str) -> bool:
     return True
 
 
+def whole_number(raw: str, high: int = 2**31 - 1) -> int | None:
+    """`raw` as a whole number from 0 to `high` (an id an INTEGER column holds), else None.
+
+    The length is checked before int(): a pasted number of more than 4,300 digits makes int()
+    raise (Python's guard against slow conversions) instead of giving a number to refuse.
+    """
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > len(str(high)):
+        return None
+    value = int(raw)
+    return value if value <= high else None
+
+
 def requested_page() -> int:
     """?page= as a page number; anything else is a 400 with a message, not page 1."""
-    raw = request.args.get("page", "1")
-    if not (raw.isascii() and raw.isdigit()) or not 0 < int(raw) <= 100_000:
+    page = whole_number(request.args.get("page", "1"), 100_000)
+    if not page:
         abort(400, description=_l("Page numbers start at 1."))
-    return int(raw)
+    return page

@@ -95,6 +95,9 @@ def test_a_good_row_becomes_a_listing_with_fen_and_decimal_tiers(session, world)
         ({"name_zh": ""}, "name_zh", "required"),
         ({"name_zh": "长" * 129}, "name_zh", "At most 128"),
         ({"lead_time_days": "-1"}, "lead_time_days", "whole days"),
+        # Pasted 100,000 digits: refused like any other number out of range, not a 500.
+        ({"lead_time_days": "9" * 100_000}, "lead_time_days", "whole days"),
+        ({"households_benefited": "9" * 100_000}, "households_benefited", "whole number"),
         ({"content_amount": "500"}, "content_amount", "neither"),
     ],
 )

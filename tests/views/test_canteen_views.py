@@ -221,6 +221,54 @@ def test_submitting_with_a_date_too_soon_is_refused_and_stays_a_draft(
     assert order.submitted_at is None and all(line.unit_price_fen is None for line in order.lines)
 
 
+def test_a_refused_save_and_submit_keeps_nothing_of_the_edit(client, actions, make, world, session):
+    """The "Save and submit" button is one step: when the submission is refused, the edit is
+    not saved either (it is shown again as typed, with the reason)."""
+    order = draft(make, world)
+    actions.login_as(world.buyer)
+
+    response = actions.post(
+        f"/canteen/orders/{order.id}",
+        {
+            "delivery_date": in_days(-1),
+            "delivery_address": "改过的地址",
+            "po_reference": "PO-CHANGED",
+            "notes": "",
+            f"qty-{world.beef.id}": "140",
+            "then": "submit",
+        },
+    )
+
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert "送货日期已过" in page_text(response)
+    assert 'value="PO-CHANGED"' in html and 'value="140"' in html
+    session.refresh(order)
+    assert order.status == BulkOrderStatus.DRAFT
+    assert order.po_reference == "PO-2026-001" and order.delivery_address != "改过的地址"
+    assert [line.quantity for line in order.lines] == [Decimal(120)]
+
+
+@pytest.mark.parametrize("key", ["qty-²", "qty-" + "9" * 30])
+def test_a_quantity_key_that_is_not_a_product_id_is_ignored(
+    client, actions, make, world, session, key
+):
+    """A key "qty-²" passes str.isdigit() but not int(), and 30 digits fit no database integer:
+    both were a 500."""
+    order = draft(make, world)
+    actions.login_as(world.buyer)
+
+    sheet = actions.post("/canteen/sheet", {key: "5", f"qty-{world.fish.id}": "10"})
+    edit = actions.post(
+        f"/canteen/orders/{order.id}",
+        {"delivery_date": in_days(7), "delivery_address": "食堂", key: "5"},
+    )
+
+    assert sheet.status_code == 303 and edit.status_code == 303
+    session.refresh(order)
+    assert [line.product_id for line in order.lines] == [world.beef.id]
+
+
 def test_a_large_order_waits_for_a_manager_who_did_not_place_it(
     client, actions, make, world, session
 ):

@@ -58,6 +58,22 @@ def test_nul_bytes_in_any_input_are_refused_with_400(client):
     assert "不允许的字符" in page_text(response)
 
 
+@pytest.mark.parametrize(
+    "disposition", [b"form-data", b'form-data; filename="order.csv"', b'form-data; name="a']
+)
+def test_a_form_part_without_a_readable_name_is_refused_with_400(
+    client, make, actions, disposition
+):
+    """A crafted multipart part with no name arrives keyed None; views and WTForms expect
+    strings and failed with a 500."""
+    actions.login_as(make.user())
+    body = b"--XyZ\r\nContent-Disposition: " + disposition + b"\r\n\r\nhello\r\n--XyZ--\r\n"
+    response = client.post(
+        "/auth/password", data=body, content_type="multipart/form-data; boundary=XyZ"
+    )
+    assert response.status_code == 400
+
+
 def test_a_search_with_no_hits_shows_an_empty_state(client, make):
     make.product(name_zh="灯影牛肉")
     text = page_text(client.get("/products?q=不存在的东西"))

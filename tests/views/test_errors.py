@@ -5,6 +5,7 @@ import json
 import pytest
 
 from app import create_app
+from app.models import Role
 from tests.conftest import page_text
 
 
@@ -57,3 +58,24 @@ def test_the_500_page_gives_the_request_number_the_log_line_has(failing_app, cap
     (line,) = [json.loads(r.getMessage()) for r in caplog.records if r.name == "shanhai.request"]
     assert line["request_id"] == "proxy-1234abcd"
     assert line["status"] == 500 and line["path"] == "/boom" and line["ms"] >= 0
+
+
+#: Longer than int() converts (4,300 digits): such a value must be refused like any bad one.
+HUGE_NUMBER = "9" * 5000
+
+
+@pytest.mark.parametrize(
+    ("role", "path"),
+    [
+        (None, f"/products?page={HUGE_NUMBER}"),
+        (Role.CANTEEN_BUYER, f"/canteen/sheet?supplier={HUGE_NUMBER}"),
+        (Role.COORDINATOR, f"/invoices/?supplier={HUGE_NUMBER}"),
+        (Role.COORDINATOR, f"/pledges/reattribute?retail_order={HUGE_NUMBER}"),
+    ],
+)
+def test_a_number_too_long_to_convert_in_a_query_is_a_400(client, make, actions, role, path):
+    if role is not None:
+        organization = make.canteen() if role == Role.CANTEEN_BUYER else make.organization()
+        actions.login_as(make.user(roles={role}, organization=organization))
+    response = client.get(path)
+    assert response.status_code == 400

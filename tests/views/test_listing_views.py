@@ -111,6 +111,20 @@ def test_bad_input_keeps_what_was_typed_says_why_and_saves_nothing(client, actio
     assert _product_count(session) == before
 
 
+@pytest.mark.parametrize("key", ["tiers-²-price", "tiers-١-min_quantity", "tiers-1٠-price"])
+def test_a_tier_row_number_that_is_not_ascii_is_ignored_not_a_server_error(
+    client, actions, session, world, key
+):
+    """str.isdigit() takes "²" and int() does not: WTForms' FieldList failed with a 500."""
+    actions.login_as(world["seller"])
+    before = _product_count(session)
+
+    response = actions.post("/supplier/products/new", listing_form(world, **{key: "1"}))
+
+    assert response.status_code == 303, page_text(response)
+    assert _product_count(session) == before + 1
+
+
 def test_a_large_price_edit_waits_while_buyers_see_the_approved_price(
     client, actions, session, world
 ):
