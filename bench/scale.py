@@ -20,7 +20,7 @@ The invariants of tools/loadtest.check_invariants are checked after each run: th
 1 if one fails. The speed figures are only reported.
 
     .venv/bin/python bench/scale.py
-    .venv/bin/python bench/scale.py --seconds 60 --workers 1
+    .venv/bin/python bench/scale.py --workers 1    # one worker each: room for a second instance
 """
 
 from __future__ import annotations
@@ -32,29 +32,36 @@ import resource
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
-from bench.serving import run_facts, shown_command
-from tools import loadtest
+from bench.serving import run_facts, shown_command  # noqa: E402
+from tools import loadtest  # noqa: E402
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def _cpu_seconds(pid: int) -> float:
+def _cpu_seconds(pid: int, children: bool = False) -> float:
+    """utime + stime of a process (and, with children, of its children that have exited)."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
+    ticks = int(fields[11]) + int(fields[12])
+    if children:
+        ticks += int(fields[13]) + int(fields[14])
+    return ticks / CLOCK_TICKS
 
 
 def _servers_cpu(stack: loadtest.Stack) -> float:
+    # The master's children's time counts the workers gunicorn replaced (max_requests).
     return sum(
-        _cpu_seconds(pid)
+        _cpu_seconds(instance.process.pid, children=True)
+        + sum(_cpu_seconds(pid) for pid in instance.worker_pids())
         for instance in stack.instances
-        for pid in [instance.process.pid, *instance.worker_pids()]
     )
 
 
@@ -127,12 +134,14 @@ def main() -> int:
     parser.add_argument("--processes", type=int, default=2, help="load-generator processes")
     parser.add_argument("--browsers", type=int, default=8)
     parser.add_argument("--shoppers", type=int, default=16)
-    parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    parser.add_argument(
+        "--results-dir", type=Path, default=ROOT / "bench" / "results", help="where JSON goes"
+    )
     args = parser.parse_args()
 
     facts = run_facts(os.getloadavg())
     with tempfile.TemporaryDirectory() as workdir:
-        stack = loadtest.Stack.create(args.database_url, Path(workdir))
+        stack = loadtest.Stack.create(args.database_url, Path(workdir), relay=False)
         try:
             one = measure(stack, 1, args)
             two = measure(stack, 2, args)
@@ -168,8 +177,11 @@ def main() -> int:
     )
     report = {**facts, "one": one, "two": two, "ratio": round(ratio, 2)}
     report["efficiency"] = round(efficiency, 2)
-    if args.json:
-        args.json.write_text(json.dumps(report, ensure_ascii=False, indent=2))
+    args.results_dir.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    out = args.results_dir / f"scale-{stamp}.json"
+    out.write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n")
+    print(f"written: {out}")
     failed = one["problems"] + two["problems"]
     for problem in failed:
         print(f"INVARIANT BROKEN: {problem}")

@@ -409,7 +409,8 @@ class Stack:
 
     url: str
     fixture: Fixture
-    relay: TcpRelay
+    #: None: the instances talk to Redis directly (a benchmark measures the app, not the relay).
+    relay: TcpRelay | None
     standin: StripeStandIn
     workdir: Path
     instances: list[Instance] = field(default_factory=list)
@@ -417,7 +418,9 @@ class Stack:
     redis_prefix: str = field(default_factory=lambda: f"loadtest-{secrets.token_hex(4)}")
 
     @classmethod
-    def create(cls, server_url: str, workdir: Path, **fixture_options) -> Stack:
+    def create(
+        cls, server_url: str, workdir: Path, *, relay: bool = True, **fixture_options
+    ) -> Stack:
         url = create_database(server_url)
         try:
             fixture = prepare(url, **fixture_options)
@@ -425,9 +428,15 @@ class Stack:
             drop_database(url)
             raise
         redis = urllib.parse.urlsplit(os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379"))
-        relay = TcpRelay((redis.hostname or "127.0.0.1", redis.port or 6379))
+        target = (redis.hostname or "127.0.0.1", redis.port or 6379)
         standin = StripeStandIn(webhook_secret=WEBHOOK_SECRET, webhook_retries=5).serve()
-        return cls(url, fixture, relay, standin, workdir)
+        return cls(url, fixture, TcpRelay(target) if relay else None, standin, workdir)
+
+    @property
+    def redis_url(self) -> str:
+        if self.relay is not None:
+            return self.relay.url
+        return os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("STRIPE_", "GUNICORN"))}
@@ -435,7 +444,7 @@ class Stack:
             APP_CONFIG="production",
             SECRET_KEY=SECRET_KEY,
             DATABASE_URL=self.url,
-            REDIS_URL=self.relay.url,
+            REDIS_URL=self.redis_url,
             # Plain HTTP on loopback: the load generator is no browser, but keep the cookies
             # sendable; everything else is the production configuration.
             SESSION_COOKIE_SECURE="0",
@@ -473,7 +482,8 @@ class Stack:
     def close(self) -> None:
         self.stop()
         self.standin.close()
-        self.relay.close()
+        if self.relay is not None:
+            self.relay.close()
         drop_database(self.url)
 
     def engine(self) -> sa.Engine:
@@ -1007,8 +1017,10 @@ def check_invariants(stack: Stack) -> list[str]:
 def settled_invariants(stack: Stack, seconds: float = 20) -> list[str]:
     """check_invariants once the webhooks of the last payments have arrived (the stand-in
     sends them a second after the payment, and retries failed deliveries)."""
-    problems = check_invariants(stack)
     deadline = time.monotonic() + seconds
+    while stack.standin.pending and time.monotonic() < deadline:
+        time.sleep(0.2)
+    problems = check_invariants(stack)
     while problems and time.monotonic() < deadline:
         time.sleep(1)
         problems = check_invariants(stack)

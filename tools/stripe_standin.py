@@ -93,6 +93,8 @@ class StripeStandIn:
     webhook_retry_seconds: float = 1.0
     #: (event id, URL, HTTP status or None) of every delivery attempt.
     deliveries: list[tuple[str, str, int | None]] = field(default_factory=list)
+    #: Deliveries scheduled or under way (retries included), not yet finished.
+    pending: int = 0
     _idempotent: dict = field(default_factory=dict)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -279,7 +281,16 @@ class StripeStandIn:
         # Stripe sends events on its own time, never inside the API call that caused them.
         if self.webhook_url and self.webhook_secret:
             for url in [self.webhook_url, *self.replay_urls]:
-                threading.Timer(delay, self.send_webhook, args=(event, url)).start()
+                with self._lock:
+                    self.pending += 1
+                threading.Timer(delay, self._send_counted, args=(event, url)).start()
+
+    def _send_counted(self, event: dict, url: str) -> None:
+        try:
+            self.send_webhook(event, url)
+        finally:
+            with self._lock:
+                self.pending -= 1
 
 
 class _QuietServer(ThreadingHTTPServer):
