@@ -565,3 +565,29 @@ def _pledge(
 
 
 Builders.pledge = _pledge
+
+
+def create_public_pledge(session: Session, name: str):
+    """A public pledge over this whole year, every unit, every region, made by the demo
+    coordinator: the pledge page and the board draw its progress and breakdown bars."""
+    from datetime import date
+
+    from app.models import PledgeKind, Region, User
+    from app.services import pledges
+    from app.services.demo import DEMO_EMAIL_DOMAIN
+
+    year = local_date(utcnow()).year
+    coordinator = session.scalar(
+        sa.select(User).where(User.email == f"coordinator@{DEMO_EMAIL_DOMAIN}")
+    )
+    data = pledges.PledgeData(
+        name=name,
+        kind=PledgeKind.FIXED,
+        period_start=date(year, 1, 1),
+        period_end=date(year, 12, 31),
+        all_organizations=True,
+        region_ids=list(session.scalars(sa.select(Region.id))),
+        target_fen=10_000_000,
+        public=True,
+    )
+    return pledges.create_pledge(session, coordinator, utcnow(), data)

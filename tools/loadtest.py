@@ -537,6 +537,9 @@ class Client:
     def get(self, path: str, port: int | None = None) -> Response:
         return self.request("GET", path, port=port)
 
+    def post(self, path: str, form: dict, port: int | None = None) -> Response:
+        return self.request("POST", path, form, port)
+
 
 CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 

@@ -95,7 +95,7 @@ def _return_target() -> str | None:
     """Where to come back after logging in: the page asked for; for a form posted after the
     session ended, the page the form was on (its action URL only takes POSTs)."""
     if request.method in ("GET", "HEAD"):
-        return request.full_path if request.query_string else request.path
+        return request.url  # as Flask-Login does; it keeps only the path and query
     referrer = urlsplit(request.referrer or "")
     if referrer.netloc != request.host:
         return None

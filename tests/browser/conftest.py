@@ -15,9 +15,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from flask_migrate import upgrade
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 from playwright.sync_api import Error as PlaywrightError
+from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.serving import make_server
 
 from app import create_app
@@ -109,6 +111,19 @@ def live_server(tmp_path_factory, stripe_standin) -> Iterator[str]:
         server.server_close()
         with app.app_context():
             db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def live_db(live_server, tmp_path_factory) -> Iterator[sessionmaker[Session]]:
+    """Sessions on the live server's SQLite file (made by its fixture under the session's
+    temporary directory), to read what the pages do not show and to prepare data."""
+    # pytest also links the directory as browsercurrent/: the same file twice.
+    found = tmp_path_factory.getbasetemp().glob("browser*/browser.sqlite3")
+    files = sorted({path.resolve() for path in found})
+    assert len(files) == 1, f"expected the live server's one database, found {files}"
+    engine = sa.create_engine(f"sqlite:///{files[0]}")
+    yield sessionmaker(engine)
+    engine.dispose()
 
 
 def _browser_unavailable(reason: str) -> None:

@@ -14,7 +14,7 @@ Every page along the way is also kept at a phone and a desktop width in test-art
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -50,19 +50,6 @@ ORDER_NUMBER = re.compile(r"C\d{6}-\d{5}")
 
 
 # --- the live server's database ----------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def live_db(live_server, tmp_path_factory) -> Iterator[sessionmaker[Session]]:
-    """Sessions on the live server's SQLite file (made by its fixture under the session's
-    temporary directory), to read tiers, frozen prices and ids the pages do not show."""
-    # pytest also links the directory as browsercurrent/: the same file twice.
-    found = tmp_path_factory.getbasetemp().glob("browser*/browser.sqlite3")
-    files = sorted({path.resolve() for path in found})
-    assert len(files) == 1, f"expected the live server's one database, found {files}"
-    engine = sa.create_engine(f"sqlite:///{files[0]}")
-    yield sessionmaker(engine)
-    engine.dispose()
 
 
 def supplier_products(live_db: sessionmaker[Session]) -> list[Product]:

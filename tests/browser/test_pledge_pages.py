@@ -5,55 +5,28 @@ board-*.png)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import date
 
 import pytest
 import sqlalchemy as sa
 from playwright.sync_api import expect
-from sqlalchemy.orm import Session, sessionmaker
 
-from app.models import LedgerEntry, PledgeKind, Product, Region, User
-from app.services import cart, orders, pledges
+from app.models import LedgerEntry, Product, User
+from app.services import cart, orders
 from app.services.clock import local_date, utcnow
 from app.services.demo import DEMO_EMAIL_DOMAIN
 from app.services.money import format_wan
+from tests.helpers import create_public_pledge
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def live_db(live_server, tmp_path_factory) -> Iterator[sessionmaker[Session]]:
-    """Sessions on the live server's SQLite file (made by its fixture under the session's
-    temporary directory)."""
-    found = tmp_path_factory.getbasetemp().glob("browser*/browser.sqlite3")
-    files = sorted({path.resolve() for path in found})
-    assert len(files) == 1, f"expected the live server's one database, found {files}"
-    engine = sa.create_engine(f"sqlite:///{files[0]}")
-    yield sessionmaker(engine)
-    engine.dispose()
 
 
 @pytest.fixture(scope="module")
 def pledge_id(live_db) -> int:
     """A public pledge over this whole year, every unit, both regions: whatever the other
     browser tests bought counts toward it too, and the page must still add up."""
-    year = local_date(utcnow()).year
     with live_db() as session:
-        coordinator = session.scalar(
-            sa.select(User).where(User.email == f"coordinator@{DEMO_EMAIL_DOMAIN}")
-        )
-        data = pledges.PledgeData(
-            name=f"{year}年浏览器检查承诺",
-            kind=PledgeKind.FIXED,
-            period_start=date(year, 1, 1),
-            period_end=date(year, 12, 31),
-            all_organizations=True,
-            region_ids=list(session.scalars(sa.select(Region.id))),
-            target_fen=10_000_000,
-            public=True,
-        )
-        pledge = pledges.create_pledge(session, coordinator, utcnow(), data)
+        pledge = create_public_pledge(session, f"{local_date(utcnow()).year}年浏览器检查承诺")
         # Something that counts, whichever tests ran before: a staff purchase paid at the counter.
         staff, clerk = (
             session.scalar(sa.select(User).where(User.email == f"{who}@{DEMO_EMAIL_DOMAIN}"))

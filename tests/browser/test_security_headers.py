@@ -8,18 +8,12 @@ these pages, or a form-action that no longer allows Checkout, is caught here.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from datetime import date
 
 import pytest
-import sqlalchemy as sa
 from playwright.sync_api import ConsoleMessage, Page, expect
-from sqlalchemy.orm import Session, sessionmaker
 
-from app.models import PledgeKind, Region, User
-from app.services import pledges
 from app.services.clock import local_date, utcnow
-from app.services.demo import DEMO_EMAIL_DOMAIN
+from tests.helpers import create_public_pledge
 
 pytestmark = pytest.mark.browser
 
@@ -62,34 +56,10 @@ def visit(page: Page, path: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def live_db(live_server, tmp_path_factory) -> Iterator[sessionmaker[Session]]:
-    found = tmp_path_factory.getbasetemp().glob("browser*/browser.sqlite3")
-    files = sorted({path.resolve() for path in found})
-    assert len(files) == 1, f"expected the live server's one database, found {files}"
-    engine = sa.create_engine(f"sqlite:///{files[0]}")
-    yield sessionmaker(engine)
-    engine.dispose()
-
-
-@pytest.fixture(scope="module")
 def pledge_id(live_db) -> int:
     """A public pledge over this year: its page and the board draw progress and breakdown bars."""
-    year = local_date(utcnow()).year
     with live_db() as session:
-        coordinator = session.scalar(
-            sa.select(User).where(User.email == f"coordinator@{DEMO_EMAIL_DOMAIN}")
-        )
-        data = pledges.PledgeData(
-            name=f"{year}年安全策略检查承诺",
-            kind=PledgeKind.FIXED,
-            period_start=date(year, 1, 1),
-            period_end=date(year, 12, 31),
-            all_organizations=True,
-            region_ids=list(session.scalars(sa.select(Region.id))),
-            target_fen=10_000_000,
-            public=True,
-        )
-        pledge = pledges.create_pledge(session, coordinator, utcnow(), data)
+        pledge = create_public_pledge(session, f"{local_date(utcnow()).year}年安全策略检查承诺")
         session.commit()
         return pledge.id
 

@@ -17,8 +17,6 @@ afterwards, like test_stock_race.py's.
 
 from __future__ import annotations
 
-import http.client
-import http.cookies
 import os
 import re
 import secrets
@@ -29,7 +27,7 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
@@ -57,6 +55,7 @@ from app.models import (
     UserRole,
 )
 from app.services.clock import utcnow
+from tools.loadtest import Client, Response
 
 pytestmark = pytest.mark.postgres
 
@@ -306,7 +305,7 @@ def _wait_until_ready(server: Server) -> None:
             server.port = int(found.group(1)) if found else 0
         if server.port:
             try:
-                if Browser(server.port).get("/auth/login").status == 200:
+                if Client(server.port).get("/auth/login").status == 200:
                     return
             except OSError:
                 pass
@@ -319,55 +318,6 @@ def _wait_until_ready(server: Server) -> None:
 
 # --------------------------------------------------------------------------------------------
 # A buyer's browser
-
-
-@dataclass
-class Response:
-    status: int
-    location: str
-    body: str
-
-
-@dataclass
-class Browser:
-    """One buyer's cookies, sent to one server: enough of a browser for forms and redirects."""
-
-    port: int
-    cookies: dict[str, str] = field(default_factory=lambda: {"lang": "en"})
-
-    def request(self, method: str, path: str, form: dict[str, str] | None = None) -> Response:
-        headers = {"User-Agent": "shanhai-race-test/1"}
-        if self.cookies:
-            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
-        body = None
-        if form is not None:
-            body = urllib.parse.urlencode(form)
-            headers["Content-Type"] = "application/x-www-form-urlencoded"
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=REQUEST_SECONDS)
-        try:
-            conn.request(method, path, body=body, headers=headers)
-            response = conn.getresponse()
-            text = response.read().decode("utf-8", "replace")
-            for header in response.headers.get_all("Set-Cookie") or []:
-                self._keep(header)
-            return Response(response.status, response.headers.get("Location", ""), text)
-        finally:
-            conn.close()
-
-    def _keep(self, header: str) -> None:
-        jar = http.cookies.SimpleCookie()
-        jar.load(header)
-        for name, morsel in jar.items():
-            if morsel["max-age"] == "0" or "1970" in morsel["expires"]:
-                self.cookies.pop(name, None)
-            else:
-                self.cookies[name] = morsel.value
-
-    def get(self, path: str) -> Response:
-        return self.request("GET", path)
-
-    def post(self, path: str, form: dict[str, str]) -> Response:
-        return self.request("POST", path, form)
 
 
 def csrf_token(html: str) -> str:
@@ -412,7 +362,7 @@ def test_twenty_buyers_across_two_gunicorn_servers_get_exactly_five(
 
     def buyer(outcome: Outcome) -> None:
         try:
-            browser = Browser(outcome.port)
+            browser = Client(outcome.port)
             login = browser.get("/auth/login")
             assert login.status == 200, f"login page: {login.status}"
             logged_in = browser.post(
