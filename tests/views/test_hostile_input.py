@@ -33,12 +33,12 @@ from app import create_app
 from app.extensions import limiter
 from app.models import Role
 from app.models.base import Base
-from app.services import accounts, cart
+from app.services import accounts, cart, orders, sales_import
 from app.services import canteen as bulk
 from app.services.clock import utcnow
 from app.web.access import LOGGED_IN, PUBLIC
 from tests.conftest import IN_CI, csrf_token
-from tests.helpers import cheap_password_hash
+from tests.helpers import cheap_password_hash, staged_import
 from tests.test_access import bulk_delivery, real_url
 
 APP_DIR = Path(__file__).resolve().parents[2] / "app"
@@ -158,8 +158,28 @@ def _confirmed(make, seller):
     return delivery
 
 
+def _paid_at_counter(make, clerk):
+    order = make.order()
+    orders.take_counter_payment(make.session, order, clerk, utcnow())
+    make.session.commit()
+    return order
+
+
+def _committed_import(make, coordinator):
+    batch = staged_import(make)
+    sales_import.commit(make.session, batch, coordinator, utcnow())
+    make.session.commit()
+    return batch
+
+
 #: URLs whose form a page shows only in a state test_access's `real_url` does not build.
 SCENES = {
+    "counter.refund": lambda make, user: (
+        f"/counter/orders/{_paid_at_counter(make, user).id}/refund"
+    ),
+    "pledges.reverse_import": lambda make, user: (
+        f"/pledges/imports/{_committed_import(make, user).id}/reverse"
+    ),
     "shop.change_quantity": lambda make, user: f"/cart/{_in_cart(make, user)}/quantity",
     "shop.remove_from_cart": lambda make, user: f"/cart/{_in_cart(make, user)}/remove",
     "shop.checkout": lambda make, user: _in_cart(make, user) and "/checkout",
@@ -187,9 +207,7 @@ NO_FORM_SHOWN = {
     "canteen.accept_reduction",  # a supplier must first confirm less than was ordered
     "canteen.cancel_line",  # likewise
     "canteen.submit",  # a draft's page submits through its own form (then=submit)
-    "counter.refund",  # a paid order a refund is due on
     "inbox.mark_read",  # unread notifications
-    "pledges.reverse_import",  # a committed import
     "shop.pay_online",  # online payment configured (see test_online_checkout.py)
     "supplier.photo_main",  # a second photo
     "supplier.restore_listing",  # an archived listing
