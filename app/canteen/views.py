@@ -68,11 +68,10 @@ def _quantities(prefix: str = "qty-") -> dict[int, str]:
     """{id: what was typed} from fields named qty-<id>."""
     found = {}
     for key, value in request.form.items():
-        number = key.removeprefix(prefix)
-        # isdigit() alone lets "qty-²" through, which int() refuses; an id past 10 digits would
-        # not fit the database's integer (SQLite raises OverflowError for it).
-        if key.startswith(prefix) and number.isascii() and number.isdigit() and len(number) <= 10:
-            found[int(number)] = value
+        # Only ids a database integer holds: "qty-²" or "qty-" and 30 digits are no product.
+        product_id = whole_number(key.removeprefix(prefix)) if key.startswith(prefix) else None
+        if product_id is not None:
+            found[product_id] = value
     return found
 
 

@@ -33,7 +33,7 @@ MESSAGES = {
         _l("An unexpected error happened. It has been logged; please try again."),
     ),
     503: (
-        _l("Busy for a moment"),
+        _l("Temporarily unavailable"),
         _l("The database did not answer. Nothing was saved; please try again in a moment."),
     ),
 }
