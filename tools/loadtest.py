@@ -559,7 +559,6 @@ class Plan:
     """What one load-generator process runs."""
 
     ports: list[int]
-    standin_base: str
     fixture: Fixture
     seconds: float
     browsers: int
@@ -829,7 +828,6 @@ def run_load(
     plans = [
         Plan(
             ports=ports,
-            standin_base=stack.standin.base_url,
             fixture=fx,
             seconds=seconds,
             browsers=browsers // processes,
