@@ -131,7 +131,8 @@ def _number(raw: str | None, message, field_name: str) -> Decimal:
 def _fits_unit(value: Decimal, unit: Unit, field_name: str) -> Decimal:
     """Weight is kept to the gram (three decimals, as the stock service takes it); boxes,
     bottles and pieces are whole."""
-    if abs(value) > MAX_LEVEL:
+    # copy_abs, not abs(): abs() rounds to the context and raises Overflow on 1e1000000000.
+    if value.copy_abs() > MAX_LEVEL:
         raise DomainError(
             _l("That is more than the stock can hold (at most 999,999,999)."), field=field_name
         )

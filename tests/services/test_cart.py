@@ -26,6 +26,7 @@ def test_quantities_follow_the_unit(raw, unit, expected):
         ("2.55", Unit.KG, "tenths"),
         ("abc", Unit.BOX, "number"),
         ("NaN", Unit.BOX, "above zero"),
+        ("1e1000000000", Unit.BOX, "At most"),
         ("1000", Unit.BOX, "At most"),
         ("", Unit.BOX, "number"),
     ],
