@@ -82,9 +82,12 @@ class Config:
 
     #: Canteen bulk orders above this total (in fen) need the canteen manager's approval.
     CANTEEN_APPROVAL_THRESHOLD_FEN = _env_int("CANTEEN_APPROVAL_THRESHOLD_FEN", 500_000)
-    #: At goods-in, a received quantity more than this percentage above the ordered one needs
-    #: a reason (weights differ; a tenth more is ordinary, twice as much is a typo).
+    #: At goods-in, a delivered quantity (accepted plus refused) more than this percentage above
+    #: the ordered one needs a reason (weights differ; a tenth more is ordinary).
     GOODS_IN_TOLERANCE_PERCENT = _env_int("GOODS_IN_TOLERANCE_PERCENT", 10)
+    #: At goods-in, accepted and refused together may be at most this percentage of the ordered
+    #: quantity, reason or not: no canteen receives twice what it ordered by accident.
+    GOODS_IN_MAX_PERCENT = _env_int("GOODS_IN_MAX_PERCENT", 200)
     #: Uploaded order sheets above this size are refused before they are read.
     ORDER_SHEET_MAX_BYTES = _env_int("ORDER_SHEET_MAX_BYTES", 2 * 1024 * 1024)
     ORDER_SHEET_MAX_ROWS = _env_int("ORDER_SHEET_MAX_ROWS", 2000)
@@ -191,6 +194,7 @@ class TestingConfig(Config):
     ONLINE_PAYMENT_MINUTES = 45
     CANTEEN_APPROVAL_THRESHOLD_FEN = 500_000
     GOODS_IN_TOLERANCE_PERCENT = 10
+    GOODS_IN_MAX_PERCENT = 200
     PLEDGE_BEHIND_MARGIN_PERCENT = 5
     MAIL_SERVER = None
     SITE_URL = "http://shanhai.test"

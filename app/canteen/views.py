@@ -169,7 +169,8 @@ def upload_sheet():
     """An order sheet from a file: every bad line reported, nothing saved until it is clean."""
     form = UploadForm()
     if not form.validate():
-        return _render_sheet(upload_form=form, upload_errors={})
+        page, _status = _render_sheet(upload_form=form)
+        return page, 400
     data = form.sheet.data.read(current_app.config["ORDER_SHEET_MAX_BYTES"] + 1)
     try:
         rows = sheets.parse_order_sheet(
@@ -389,11 +390,21 @@ def _action(order_id: int, change, success: str, form_class=ActionForm):
 @managers_only
 def approve(order_id: int):
     """The canteen manager releases a large order to its suppliers."""
-    return _action(
-        order_id,
-        lambda order, form: canteen.approve(db.session, order, current_user, utcnow()),
-        _("Approved and sent to the suppliers."),
-    )
+    order = canteen.get_order(db.session, current_user, order_id)
+    if not ActionForm().validate():
+        abort(400)
+    try:
+        canteen.approve(db.session, order, current_user, utcnow())
+        db.session.commit()
+    except DomainError as error:
+        # The order page again, with why and the status it still has (a delivery date that
+        # lapsed while it waited is a 409: the order must change before it can go out).
+        db.session.rollback()
+        db.session.refresh(order)
+        flash(str(error.message), "danger")
+        return _render_order(order, status=error.status_code)
+    flash(_("Approved and sent to the suppliers."), "success")
+    return redirect(url_for("canteen.order_detail", order_id=order.id), 303)
 
 
 @bp.post("/orders/<int:order_id>/reject")

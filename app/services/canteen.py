@@ -74,14 +74,19 @@ class CanteenPolicy:
 
     #: Orders above this total need the canteen manager's approval.
     approval_threshold_fen: int = 500_000
-    #: A received quantity more than this percentage above the ordered one needs a reason.
+    #: A delivered quantity (accepted and refused) more than this percentage above the ordered
+    #: one needs a reason.
     goods_in_tolerance_percent: int = 10
+    #: More than this percentage of the ordered quantity is refused at goods-in even with a
+    #: reason: it is a typing error, not a delivery.
+    goods_in_max_percent: int = 200
 
     @classmethod
     def from_config(cls, config) -> CanteenPolicy:
         return cls(
             approval_threshold_fen=int(config["CANTEEN_APPROVAL_THRESHOLD_FEN"]),
             goods_in_tolerance_percent=int(config["GOODS_IN_TOLERANCE_PERCENT"]),
+            goods_in_max_percent=int(config["GOODS_IN_MAX_PERCENT"]),
         )
 
 
@@ -735,6 +740,19 @@ def approve(session: Session, order: BulkOrder, actor: Actor, now: datetime) -> 
     _require(can_manage(actor, order), _l("Only the canteen's manager can approve orders."))
     if actor.id in (order.submitted_by_id, order.created_by_id):
         raise PermissionDenied(_l("You cannot approve an order you placed yourself."))
+    if order.status == BulkOrderStatus.AWAITING_APPROVAL:
+        # The order may have waited for days: released now, the suppliers must still be able to
+        # deliver on its date, as at submission.
+        try:
+            _check_delivery_date(session, order, now)
+        except DomainError as problem:
+            raise InvalidTransition(
+                _l(
+                    "This order cannot be approved as it stands: %(problem)s Reject it, or have "
+                    "the buyer reopen it and choose a new delivery date.",
+                    problem=problem.message,
+                )
+            ) from None
     _move_order(
         session,
         order,
@@ -761,7 +779,7 @@ def reject(session: Session, order: BulkOrder, actor: Actor, now: datetime, reas
     _require(can_manage(actor, order), _l("Only the canteen's manager can reject orders."))
     reason = _text(reason, "reason", required=True)
     if actor.id in (order.submitted_by_id, order.created_by_id):
-        raise PermissionDenied(_l("You cannot approve an order you placed yourself."))
+        raise PermissionDenied(_l("You cannot reject an order you placed yourself."))
     _move_order(
         session,
         order,
@@ -1119,9 +1137,11 @@ def receive(
 ):
     """Record what actually arrived, sign it off, and issue the supplier's invoice.
 
-    Per line: the quantity accepted (billed), the quantity refused, and a note. A refusal, or an
-    accepted quantity more than the tolerance above the ordered one, needs the note. Two
-    managers signing off at once: one UPDATE moves the delivery, the other is told it is done.
+    Per line: the quantity accepted (billed), the quantity refused, and a note. What arrived is
+    the two together: a refusal, or a delivery more than the tolerance above the ordered
+    quantity, needs the note; a delivery above the ceiling (policy.goods_in_max_percent of the
+    ordered quantity) is refused even with one. Two managers signing off at once: one UPDATE
+    moves the delivery, the other is told it is done.
     """
     order = delivery.order
     _require(can_manage(actor, order), _l("Only the canteen's manager can check goods in."))
@@ -1133,6 +1153,7 @@ def receive(
             )
         )
     tolerance = Decimal(100 + policy.goods_in_tolerance_percent) / 100
+    ceiling = Decimal(policy.goods_in_max_percent) / 100
     errors: dict[int, str] = {}
     values: dict[int, tuple[Decimal, Decimal, str]] = {}
     for line in delivery.open_lines:
@@ -1151,9 +1172,20 @@ def receive(
             errors[line.id] = str(_l("Enter the quantity received (0 if nothing was accepted)."))
         elif len(note) > 255:
             errors[line.id] = str(_l("At most %(n)d characters.", n=255))
+        elif received + rejected > line.quantity * ceiling:
+            # No reason makes this right: 40,000 typed for 40.000 would be billed as given.
+            errors[line.id] = str(
+                _l(
+                    "Accepted and refused together cannot be more than %(most)s "
+                    "(%(percent)d%% of the %(ordered)s ordered); check the quantities.",
+                    most=fmt_quantity(line.quantity * ceiling),
+                    percent=policy.goods_in_max_percent,
+                    ordered=fmt_quantity(line.quantity),
+                )
+            )
         elif rejected > 0 and not note:
             errors[line.id] = str(_l("Say why part of the delivery was refused."))
-        elif received > line.quantity * tolerance and not note:
+        elif received + rejected > line.quantity * tolerance and not note:
             errors[line.id] = str(
                 _l(
                     "More than %(percent)d%% above the %(ordered)s ordered: give a reason.",

@@ -39,6 +39,7 @@ from app.models import (
 )
 from app.services import accounts, canteen, invoices
 from app.services.canteen import CanteenPolicy, InvalidTransition, OrderFilters, ReceivedLine
+from app.services.clock import local_date
 from app.services.errors import DomainError, LineErrors, NotFound, PermissionDenied
 from app.services.money import line_total
 from tests import helpers
@@ -50,7 +51,9 @@ TODAY = date(2026, 11, 27)
 DELIVERY_DAY = TODAY + timedelta(days=7)
 #: 09:00 on the delivery day, when the goods come in.
 GOODS_IN = datetime(2026, 12, 4, 1, 0, tzinfo=UTC)
-POLICY = CanteenPolicy(approval_threshold_fen=500_000, goods_in_tolerance_percent=10)
+POLICY = CanteenPolicy(
+    approval_threshold_fen=500_000, goods_in_tolerance_percent=10, goods_in_max_percent=200
+)
 
 
 @pytest.fixture(autouse=True)
@@ -321,10 +324,12 @@ def test_a_manager_who_placed_the_order_cannot_approve_or_reject_it(session, mak
     both = make.user(roles={Role.CANTEEN_BUYER, Role.CANTEEN_MANAGER}, organization=w.canteen)
     order = make.bulk_order(both, [(w.mushrooms, "120")], now=NOW, policy=POLICY)
     assert order.status == BulkOrderStatus.AWAITING_APPROVAL
-    with pytest.raises(PermissionDenied, match="placed yourself"):
+    with pytest.raises(PermissionDenied) as refused:
         canteen.approve(session, order, both, NOW)
-    with pytest.raises(PermissionDenied, match="placed yourself"):
+    assert str(refused.value.message) == "You cannot approve an order you placed yourself."
+    with pytest.raises(PermissionDenied) as refused:
         canteen.reject(session, order, both, NOW, "太贵")
+    assert str(refused.value.message) == "You cannot reject an order you placed yourself."
     assert order.status == BulkOrderStatus.AWAITING_APPROVAL
 
     canteen.approve(session, order, w.manager, NOW + timedelta(hours=1))
@@ -341,6 +346,52 @@ def test_a_manager_cannot_approve_an_order_another_buyer_created_and_they_submit
     canteen.submit(session, order, both, NOW, POLICY)
     with pytest.raises(PermissionDenied):
         canteen.approve(session, order, both, NOW)
+
+
+@pytest.mark.parametrize(
+    ("days_later", "problem"),
+    [
+        (30, "The delivery date is in the past."),
+        # Mushrooms need 3 days' notice: on 2 December, delivery on the 4th is too soon.
+        (5, "Too soon for 竹溪山货合作社: the earliest possible delivery date is 2026-12-05."),
+        (4, None),  # on 1 December it can still be met
+    ],
+)
+def test_an_order_whose_delivery_date_can_no_longer_be_met_is_not_approved(
+    session, make, w, days_later, problem
+):
+    order = make.bulk_order(w.buyer, [(w.mushrooms, "120")], now=NOW, policy=POLICY)
+    assert (order.status, order.delivery_date) == (BulkOrderStatus.AWAITING_APPROVAL, DELIVERY_DAY)
+    later = NOW + timedelta(days=days_later)
+    if problem is None:
+        canteen.approve(session, order, w.manager, later)
+        session.commit()
+        assert order.status == BulkOrderStatus.RELEASED
+        return
+    with pytest.raises(InvalidTransition) as refused:
+        canteen.approve(session, order, w.manager, later)
+    assert str(refused.value.message) == (
+        f"This order cannot be approved as it stands: {problem} Reject it, or have the buyer "
+        "reopen it and choose a new delivery date."
+    )
+    assert refused.value.status_code == 409
+    session.flush()
+    session.expire_all()
+    assert (order.status, order.approved_at, order.approved_by_id) == (
+        BulkOrderStatus.AWAITING_APPROVAL,
+        None,
+        None,
+    )
+    assert order.deliveries == []
+    assert [e.action for e in order.events] == ["create", "submit"]
+    assert _notes(session, w.buyer, "bulk_approved") == []
+    assert _notes(session, w.seller_a) == []
+    # The manager can still reject it; the buyer can still reopen it for a new date.
+    canteen.reopen(session, order, w.buyer, later)
+    order.delivery_date = local_date(later) + timedelta(days=3)
+    canteen.submit(session, order, w.buyer, later, POLICY)
+    canteen.approve(session, order, w.manager, later)
+    assert order.status == BulkOrderStatus.RELEASED
 
 
 def test_buyers_and_other_canteens_managers_cannot_approve(session, make, w):
@@ -834,6 +885,12 @@ def _goods_in(delivery, w, bacon: ReceivedLine | None) -> dict[int, ReceivedLine
     return entries
 
 
+CEILING = (
+    "Accepted and refused together cannot be more than 80 (200% of the 40 ordered); "
+    "check the quantities."
+)
+
+
 @pytest.mark.parametrize(
     ("bacon", "message"),
     [
@@ -842,6 +899,12 @@ def _goods_in(delivery, w, bacon: ReceivedLine | None) -> dict[int, ReceivedLine
         (ReceivedLine(""), "Enter the quantity received (0 if nothing was accepted)."),
         (ReceivedLine("44.001"), "More than 10% above the 40 ordered: give a reason."),
         (ReceivedLine("35", rejected="5"), "Say why part of the delivery was refused."),
+        # Beyond twice the ordered quantity, accepted and refused together: no reason will do.
+        (ReceivedLine("80.001", note="多送了"), CEILING),
+        (ReceivedLine("40", rejected="40.001", note="多送的退回"), CEILING),
+        (ReceivedLine("40", rejected="400", note="坏了"), CEILING),
+        (ReceivedLine("0", rejected="400", note="全部退回"), CEILING),
+        (ReceivedLine("40000", note="x"), CEILING),
         (ReceivedLine("35", rejected="-5", note="坏了"), "Enter a quantity of zero or more."),
         (ReceivedLine("0"), "Nothing received: say why."),
         (None, "Enter the quantity received."),
@@ -875,6 +938,8 @@ def test_goods_in_that_does_not_add_up_is_refused_and_nothing_is_written(
         (ReceivedLine("50", note="多送了一箱，照收"), 99_950),
         (ReceivedLine("35", rejected="5", note="一箱变质"), 69_965),  # only what was accepted
         (ReceivedLine("0", rejected="40", note="全部退回"), 0),
+        (ReceivedLine("80", note="多送一倍，照收"), 159_920),  # at the ceiling, with a reason
+        (ReceivedLine("40", rejected="40", note="多送的一倍退回"), 79_960),  # likewise
     ],
 )
 def test_goods_in_bills_what_was_accepted(session, w, shipped, bacon, billed_fen):

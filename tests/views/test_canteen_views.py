@@ -90,6 +90,23 @@ def test_the_sheet_filters_by_supplier_and_by_pinyin(client, actions, world):
     assert client.get("/canteen/sheet?supplier=abc").status_code == 400
 
 
+def test_the_sheet_filters_by_origin_and_by_category(client, actions, world):
+    actions.login_as(world.buyer)
+    by_origin = client.get(f"/canteen/sheet?region={world.beef.origin_region_id}")
+    assert by_origin.status_code == 200
+    assert "宣汉黄牛肉" in page_text(by_origin) and "舟山带鱼" not in page_text(by_origin)
+    by_category = page_text(client.get(f"/canteen/sheet?category={world.fish.category_id}"))
+    assert "舟山带鱼" in by_category and "宣汉黄牛肉" not in by_category
+    both = page_text(
+        client.get(
+            f"/canteen/sheet?region={world.beef.origin_region_id}&category={world.fish.category_id}"
+        )
+    )
+    assert "宣汉黄牛肉" not in both and "舟山带鱼" not in both
+    for bad in ("region=abc", "category=-1", "region=1.5"):
+        assert client.get(f"/canteen/sheet?{bad}").status_code == 400, bad
+
+
 def test_bad_sheet_quantities_are_shown_per_row_and_nothing_is_saved(
     client, actions, world, session
 ):
@@ -180,6 +197,16 @@ def test_every_bad_line_of_a_sheet_is_reported_by_number_and_nothing_is_saved(
     assert sorted(lines) == [2, 3, 5, 6]
     assert "整箱" in lines[2] and "NO-SUCH" in lines[3] and "已在第 4 行出现" in lines[6]
     assert "下单表有错误，未保存任何内容" in page_text(response)
+    assert orders_count(session) == 0
+
+
+def test_reading_a_sheet_without_choosing_a_file_is_a_400_saying_so(
+    client, actions, world, session
+):
+    actions.login_as(world.buyer)
+    response = actions.post("/canteen/sheet/upload", {}, content_type="multipart/form-data")
+    assert response.status_code == 400
+    assert "请选择要上传的文件。" in page_text(response)
     assert orders_count(session) == 0
 
 
@@ -284,7 +311,8 @@ def test_a_large_order_waits_for_a_manager_who_did_not_place_it(
     own = make.bulk_order(both, [(world.beef, "120")])
     actions.login_as(both)
     response = actions.post(f"/canteen/orders/{own.id}/approve")
-    assert "不能审批自己下的订单" in page_text(client.get(response.headers["Location"]))
+    assert response.status_code == 403
+    assert "不能审批自己下的订单" in page_text(response)
     session.refresh(own)
     assert own.status == BulkOrderStatus.AWAITING_APPROVAL
 
@@ -293,6 +321,110 @@ def test_a_large_order_waits_for_a_manager_who_did_not_place_it(
     session.refresh(order)
     assert order.status == BulkOrderStatus.RELEASED
     assert [d.supplier_id for d in order.deliveries] == [world.beef.supplier_id]
+
+
+def test_an_order_whose_delivery_date_passed_while_waiting_is_not_approved(
+    client, actions, make, world, session
+):
+    # Submitted a month ago for delivery a week later; nobody approved it since.
+    order = make.bulk_order(world.buyer, [(world.beef, "120")], now=utcnow() - timedelta(days=30))
+    assert order.status == BulkOrderStatus.AWAITING_APPROVAL
+    client.set_cookie("lang", "en")
+    actions.login_as(world.manager)
+    response = actions.post(f"/canteen/orders/{order.id}/approve")
+    assert response.status_code == 409
+    text = page_text(response)
+    assert (
+        "This order cannot be approved as it stands: The delivery date is in the past. "
+        "Reject it, or have the buyer reopen it and choose a new delivery date."
+    ) in text
+    status = re.search(r'id="order-status">([^<]*)<', response.get_data(as_text=True))
+    assert status.group(1) == "Awaiting approval"
+    session.refresh(order)
+    assert (order.status, order.approved_by_id, order.deliveries) == (
+        BulkOrderStatus.AWAITING_APPROVAL,
+        None,
+        [],
+    )
+    # The manager can still send it back.
+    actions.post(f"/canteen/orders/{order.id}/reject", {"reason": "日期已过，请重新下单"})
+    session.refresh(order)
+    assert order.status == BulkOrderStatus.REJECTED
+
+
+def history(response) -> str:
+    found = re.search(r'<ol[^>]*id="history".*?</ol>', response.get_data(as_text=True), re.S)
+    assert found, "no history on the page"
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", found.group(0)))
+
+
+def test_the_order_page_shows_who_moved_it_from_what_to_what_and_why(
+    client, actions, make, world, session
+):
+    order = make.bulk_order(world.buyer, [(world.beef, "120")])  # above the threshold
+    actions.login_as(world.manager)
+    actions.post(f"/canteen/orders/{order.id}/reject", {"reason": "数量太多"})
+    actions.login_as(world.buyer)
+    actions.post(f"/canteen/orders/{order.id}/cancel", {"reason": "改到下周再订"})
+    session.refresh(order)
+    assert order.status == BulkOrderStatus.CANCELLED
+
+    events = history(client.get(f"/canteen/orders/{order.id}"))
+    # Newest first: cancelled by the buyer, rejected by the manager, submitted, created.
+    assert re.search(
+        r"已取消 \(已驳回 → 已取消\) · 陈采购 “改到下周再订”.*"
+        r"已驳回 \(待审批 → 已驳回\) · 李主管 “数量太多”.*"
+        r"已提交 \(草稿 → 待审批\) · 陈采购.*"
+        r"已创建草稿 · 陈采购",
+        events,
+    ), events
+
+
+def test_a_submitted_order_is_reopened_as_a_draft(client, actions, make, world, session):
+    order = make.bulk_order(world.buyer, [(world.fish, "20")])
+    assert order.status == BulkOrderStatus.RELEASED
+    actions.login_as(world.buyer)
+    response = actions.post(f"/canteen/orders/{order.id}/reopen")
+    assert response.status_code == 303
+    assert response.headers["Location"].endswith(f"/canteen/orders/{order.id}")
+    session.refresh(order)
+    assert order.status == BulkOrderStatus.DRAFT
+    assert [d.status for d in order.deliveries] == [DeliveryStatus.WITHDRAWN]
+    page = client.get(response.headers["Location"])
+    assert "草稿" in page_text(page)
+    assert f'name="qty-{world.fish.id}"' in page.get_data(as_text=True)  # editable again
+
+
+def test_copying_an_order_makes_a_new_draft_with_the_same_quantities(
+    client, actions, make, world, session
+):
+    source = make.bulk_order(world.buyer, [(world.beef, "60"), (world.fish, "30")])
+    actions.login_as(world.buyer)
+    response = actions.post(f"/canteen/orders/{source.id}/copy")
+    assert response.status_code == 303
+    copy = session.scalar(sa.select(BulkOrder).where(BulkOrder.id != source.id))
+    assert response.headers["Location"].endswith(f"/canteen/orders/{copy.id}")
+    assert copy.status == BulkOrderStatus.DRAFT and copy.created_by_id == world.buyer.id
+    assert sorted((line.product_id, line.quantity) for line in copy.lines) == sorted(
+        [(world.beef.id, Decimal(60)), (world.fish.id, Decimal(30))]
+    )
+    assert copy.delivery_date is None
+    assert copy.number in page_text(client.get(response.headers["Location"]))
+    session.refresh(source)
+    assert source.status == BulkOrderStatus.RELEASED  # the original is untouched
+
+
+def test_the_approval_threshold_comes_from_the_configuration(
+    app, client, actions, make, world, session, monkeypatch
+):
+    order = draft(make, world, [(world.fish, "20")])  # 20 kg x ¥35.80 = ¥716.00
+    monkeypatch.setitem(app.config, "CANTEEN_APPROVAL_THRESHOLD_FEN", 70_000)
+    actions.login_as(world.buyer)
+    assert actions.post(f"/canteen/orders/{order.id}/submit").status_code == 303
+    session.refresh(order)
+    assert (order.status, order.total_fen) == (BulkOrderStatus.AWAITING_APPROVAL, 71_600)
+    page = page_text(client.get(f"/canteen/orders/{order.id}"))
+    assert "¥716.00" in page and "¥700.00" in page
 
 
 def test_rejecting_needs_a_reason_and_the_buyer_sees_it(client, actions, make, world, session):
@@ -546,6 +678,65 @@ def test_xlsx_export_has_the_canteens_lines_only(client, actions, make, world):
     )
     cells = [str(cell) for row in rows for cell in row if cell is not None]
     assert mine.number in cells and "舟山带鱼" in cells and "宣汉黄牛肉" not in cells
+
+
+def test_the_list_and_the_export_filter_by_delivery_date(client, actions, make, world):
+    today = local_date(utcnow())
+    early = make.bulk_order(
+        world.buyer, [(world.fish, "20")], delivery_date=today + timedelta(days=7)
+    )
+    late = make.bulk_order(
+        world.buyer, [(world.beef, "40")], delivery_date=today + timedelta(days=14)
+    )
+    actions.login_as(world.buyer)
+
+    def listed(query):
+        return {o.number for o in (early, late) if o.number in page_text(client.get(query))}
+
+    def exported(query):
+        response = client.get(query)
+        assert response.status_code == 200
+        sheet = openpyxl.load_workbook(io.BytesIO(response.data)).active
+        cells = {str(cell) for row in sheet.iter_rows(values_only=True) for cell in row}
+        return {o.number for o in (early, late) if o.number in cells}
+
+    for path, found in (("/canteen/orders", listed), ("/canteen/orders/export.xlsx", exported)):
+        assert found(path) == {early.number, late.number}
+        assert found(f"{path}?from={in_days(8)}") == {late.number}
+        assert found(f"{path}?to={in_days(13)}") == {early.number}
+        assert found(f"{path}?from={in_days(7)}&to={in_days(7)}") == {early.number}  # inclusive
+        assert found(f"{path}?from={in_days(15)}") == set()
+        for bad in ("from=2026-02-30", "to=27.11.2026", "from=tomorrow"):
+            assert client.get(f"{path}?{bad}").status_code == 400, (path, bad)
+
+
+def test_the_goods_in_tolerance_and_ceiling_come_from_the_configuration(
+    app, client, actions, make, world, session, monkeypatch
+):
+    order = make.bulk_order(world.buyer, [(world.fish, "20")])
+    (delivery,) = order.deliveries
+    canteen.confirm(session, delivery, world.zhoushan_user, utcnow())
+    canteen.ship(session, delivery, world.zhoushan_user, utcnow(), "ZS-1")
+    session.commit()
+    line = delivery.lines[0]
+    url = f"/canteen/deliveries/{delivery.id}/goods-in"
+    monkeypatch.setitem(app.config, "GOODS_IN_TOLERANCE_PERCENT", 0)
+    monkeypatch.setitem(app.config, "GOODS_IN_MAX_PERCENT", 150)
+    actions.login_as(world.manager)
+
+    one_gram_over = actions.post(url, {f"received-{line.id}": "20.001"})
+    assert one_gram_over.status_code == 400
+    assert "比订购的 20 多出 0% 以上：请说明原因。" in page_text(one_gram_over)
+    client.set_cookie("lang", "en")
+    past_ceiling = actions.post(url, {f"received-{line.id}": "30.001", f"note-{line.id}": "多送"})
+    assert past_ceiling.status_code == 400
+    assert "cannot be more than 30 (150% of the 20 ordered)" in page_text(past_ceiling)
+    assert session.scalar(sa.select(sa.func.count()).select_from(Invoice)) == 0
+
+    at_ceiling = actions.post(url, {f"received-{line.id}": "30", f"note-{line.id}": "多送，照收"})
+    assert at_ceiling.status_code == 303
+    invoice = session.scalar(sa.select(Invoice))
+    assert invoice.total_fen == 30 * 3580
 
 
 def test_the_admin_reads_the_outbox_and_suppliers_their_notifications(client, actions, make, world):
