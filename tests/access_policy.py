@@ -109,6 +109,7 @@ ACCESS: dict[str, Access] = {
     "invoices.detail": only(SUPPLIER, BUYER, MANAGER, *STEWARDS),
     "invoices.download_pdf": only(SUPPLIER, BUYER, MANAGER, *STEWARDS),
     "invoices.record_payment": STEWARDS,
+    "invoices.record_refund": STEWARDS,
     "invoices.credit": STEWARDS,
     # --- the supplier portal: a supplier's own deliveries, listings, photos, stock and profile.
     # Nobody else works here, not even an admin: they see products through the review queue.

@@ -86,6 +86,7 @@ DELIVERY_STAGE = {
     "invoices.detail": "received",
     "invoices.download_pdf": "received",
     "invoices.record_payment": "received",
+    "invoices.record_refund": "received",
     "invoices.credit": "received",
 }
 

@@ -92,13 +92,24 @@ def index():
     )
 
 
-def _render(invoice, payment_form=None, credit_form=None, credit_errors=None, status=200):
+def _render(
+    invoice,
+    payment_form=None,
+    credit_form=None,
+    credit_errors=None,
+    refund_form=None,
+    status=200,
+):
+    creditable = invoices.creditable(invoice) if invoice.kind == InvoiceKind.INVOICE else {}
     return render_template(
         "invoices/detail.html",
         invoice=invoice,
         payment_form=payment_form or PaymentForm(),
+        # The same fields: the page shows one of the two, by the sign of what is outstanding.
+        refund_form=refund_form or PaymentForm(),
         credit_form=credit_form or CreditForm(),
         credit_errors=credit_errors or {},
+        can_credit=any(left > 0 for left in creditable.values()),
         status_label=invoices.status_label,
         billing_rule=invoices.BILLING_RULE,
         is_finance=current_user.has_role(*invoices.FINANCE_ROLES),
@@ -150,6 +161,39 @@ def record_payment(invoice_id: int):
         add_domain_error(form, error)
         return _render(invoice, payment_form=form, status=error.status_code)
     flash(_("Payment of %(amount)s recorded.", amount=format_yuan(payment.amount_fen)), "success")
+    return redirect(url_for("invoices.detail", invoice_id=invoice_id), 303)
+
+
+@bp.post("/<int:invoice_id>/refunds")
+@finance_only
+def record_refund(invoice_id: int):
+    """Record the supplier's transfer back of what a credit note took off a paid invoice."""
+    invoice = invoices.get_invoice(db.session, current_user, invoice_id)
+    form = PaymentForm()
+    if not form.validate():
+        return _render(invoice, refund_form=form, status=400)
+    try:
+        payment = invoices.record_refund(
+            db.session,
+            invoice,
+            current_user,
+            utcnow(),
+            paid_on=form.paid_on.data,
+            reference=form.reference.data,
+            amount=form.amount.data,
+        )
+        db.session.commit()
+    except DomainError as error:
+        db.session.rollback()
+        add_domain_error(form, error)
+        return _render(invoice, refund_form=form, status=error.status_code)
+    flash(
+        _(
+            "Refund of %(amount)s from the supplier recorded.",
+            amount=format_yuan(-payment.amount_fen),
+        ),
+        "success",
+    )
     return redirect(url_for("invoices.detail", invoice_id=invoice_id), 303)
 
 

@@ -279,7 +279,8 @@ class Invoice(Base):
     buyer_organization_id: Mapped[int] = mapped_column(sa.ForeignKey("organizations.id"))
     #: Positive for an invoice, negative for a credit note.
     total_fen: Mapped[int]
-    #: What bank transfers have settled (invoices only).
+    #: What bank transfers have settled (invoices only): paid to the supplier less what the
+    #: supplier paid back. A refund never takes it below what is due, so it is never negative.
     paid_fen: Mapped[int] = mapped_column(default=0)
     reason: Mapped[str] = mapped_column(sa.String(255), default="")
     issued_at: Mapped[datetime]
@@ -321,7 +322,19 @@ class Invoice(Base):
 
     @property
     def outstanding_fen(self) -> int:
+        """Still to pay the supplier; negative when a credit note came after payment and the
+        supplier owes that much back."""
         return self.due_fen - self.paid_fen
+
+    @property
+    def refund_due_fen(self) -> int:
+        """What the supplier owes back (a positive number), 0 when it owes nothing."""
+        return max(0, -self.outstanding_fen)
+
+    @property
+    def refunded_fen(self) -> int:
+        """What the supplier has paid back so far (a positive number)."""
+        return -sum(payment.amount_fen for payment in self.payments if payment.amount_fen < 0)
 
 
 class InvoiceLine(Base):
@@ -344,7 +357,9 @@ class InvoiceLine(Base):
 
 
 class BankPayment(Base):
-    """A bank transfer finance made against an invoice; an invoice may be paid in parts."""
+    """A bank transfer against an invoice: finance paying the supplier (a positive amount; an
+    invoice may be paid in parts), or the supplier paying back what a credit note took off an
+    invoice already paid (a negative amount)."""
 
     __tablename__ = "bank_payments"
 
@@ -352,6 +367,7 @@ class BankPayment(Base):
     invoice_id: Mapped[int] = mapped_column(sa.ForeignKey("invoices.id"), index=True)
     paid_on: Mapped[date] = mapped_column(sa.Date)
     reference: Mapped[str] = mapped_column(sa.String(64))
+    #: Positive: paid to the supplier; negative: paid back by the supplier.
     amount_fen: Mapped[int]
     recorded_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     recorded_at: Mapped[datetime]
@@ -359,4 +375,8 @@ class BankPayment(Base):
     invoice: Mapped[Invoice] = relationship(back_populates="payments")
     recorded_by: Mapped[User | None] = relationship()
 
-    __table_args__ = (sa.CheckConstraint("amount_fen > 0", name="amount_positive"),)
+    __table_args__ = (sa.CheckConstraint("amount_fen <> 0", name="amount_not_zero"),)
+
+    @property
+    def is_refund(self) -> bool:
+        return self.amount_fen < 0

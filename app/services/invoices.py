@@ -8,15 +8,19 @@ Numbers run 1, 2, 3 ... per supplier, invoices and credit notes in one sequence,
 the number is taken by an UPDATE of the supplier's sequence row inside the issuing transaction,
 which holds that row until the commit, so a rolled-back invoice gives its number back and two
 sign-offs for one supplier take consecutive numbers. An issued invoice is never changed; a
-correction is a credit note (negative lines) that points at it. Payments are bank transfers
-recorded by finance, possibly several per invoice, never more in total than is due; the amount
-is claimed with a conditional UPDATE so two clerks cannot overpay it together.
+correction is a credit note (negative lines) that points at it, possibly after the invoice was
+paid. Payments are bank transfers recorded by finance, possibly several per invoice, never more
+in total than is due; a credit note issued after payment leaves the supplier owing the
+difference, and its transfer back is recorded as a negative payment, never more than is owed.
+Either amount is claimed with a conditional UPDATE so two clerks cannot overpay (or over-refund)
+it together.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date, datetime
+from decimal import Decimal
 
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
@@ -157,14 +161,10 @@ def list_invoices(
     if supplier_id:
         stmt = stmt.where(Invoice.supplier_id == supplier_id)
     if outstanding_only:
-        credited = (
-            sa.select(sa.func.coalesce(sa.func.sum(CreditNote.total_fen), 0))
-            .where(CreditNote.corrects_id == Invoice.id)
-            .scalar_subquery()
-        )
+        # Either way: still to pay the supplier, or the supplier owes a refund.
         stmt = stmt.where(
             Invoice.kind == InvoiceKind.INVOICE,
-            Invoice.total_fen + credited - Invoice.paid_fen > 0,
+            Invoice.total_fen + _credited_subquery() - Invoice.paid_fen != 0,
         )
     return paginate(
         session, stmt.order_by(Invoice.issued_at.desc(), Invoice.id.desc()), page, per_page
@@ -182,16 +182,10 @@ def _require_finance(actor: Actor) -> None:
 # --- payments ----------------------------------------------------------------------------------
 
 
-def record_payment(
-    session: Session,
-    invoice: Invoice,
-    actor: Actor,
-    now: datetime,
-    *,
-    paid_on: date | None,
-    reference: str,
-    amount: str,
-) -> BankPayment:
+def _checked_transfer(
+    invoice: Invoice, actor: Actor, now: datetime, paid_on: date | None, reference: str, amount
+) -> tuple[str, int]:
+    """A bank transfer's reference and amount (fen, above zero), checked for `invoice`."""
     _require_finance(actor)
     if invoice.kind != InvoiceKind.INVOICE:
         raise DomainError(_l("Payments are recorded against invoices, not credit notes."))
@@ -214,20 +208,41 @@ def record_payment(
         ) from None
     if amount_fen <= 0:
         raise DomainError(_l("Enter an amount above zero."), field="amount")
-    # Wait for a credit note being issued on this invoice right now (it locks the row), so the
-    # UPDATE below, a new statement, sees it: an UPDATE that waits for a row re-checks only that
-    # row afterwards, and would count the credit notes as they were before it waited.
-    session.execute(sa.select(Invoice.id).where(Invoice.id == invoice.id).with_for_update())
-    credited = (
+    return reference, amount_fen
+
+
+def _credited_subquery():
+    return (
         sa.select(sa.func.coalesce(sa.func.sum(CreditNote.total_fen), 0))
         .where(CreditNote.corrects_id == Invoice.id)
         .scalar_subquery()
     )
+
+
+def _wait_for_credit_notes(session: Session, invoice: Invoice) -> None:
+    # Wait for a credit note being issued on this invoice right now (it locks the row), so the
+    # caller's UPDATE, a new statement, sees it: an UPDATE that waits for a row re-checks only
+    # that row afterwards, and would count the credit notes as they were before it waited.
+    session.execute(sa.select(Invoice.id).where(Invoice.id == invoice.id).with_for_update())
+
+
+def record_payment(
+    session: Session,
+    invoice: Invoice,
+    actor: Actor,
+    now: datetime,
+    *,
+    paid_on: date | None,
+    reference: str,
+    amount: str,
+) -> BankPayment:
+    reference, amount_fen = _checked_transfer(invoice, actor, now, paid_on, reference, amount)
+    _wait_for_credit_notes(session, invoice)
     claimed = session.execute(
         sa.update(Invoice)
         .where(
             Invoice.id == invoice.id,
-            Invoice.paid_fen + amount_fen <= Invoice.total_fen + credited,
+            Invoice.paid_fen + amount_fen <= Invoice.total_fen + _credited_subquery(),
         )
         .values(paid_fen=Invoice.paid_fen + amount_fen)
         .execution_options(synchronize_session=False)
@@ -237,7 +252,7 @@ def record_payment(
         raise DomainError(
             _l(
                 "That is more than the %(outstanding)s still outstanding.",
-                outstanding=format_yuan(invoice.outstanding_fen),
+                outstanding=format_yuan(max(invoice.outstanding_fen, 0)),
             ),
             field="amount",
         )
@@ -261,6 +276,70 @@ def record_payment(
     return payment
 
 
+def record_refund(
+    session: Session,
+    invoice: Invoice,
+    actor: Actor,
+    now: datetime,
+    *,
+    paid_on: date | None,
+    reference: str,
+    amount: str,
+) -> BankPayment:
+    """The supplier's transfer back of what a credit note took off an invoice already paid:
+    at most what it owes, recorded as a negative payment."""
+    reference, amount_fen = _checked_transfer(invoice, actor, now, paid_on, reference, amount)
+    _wait_for_credit_notes(session, invoice)
+    # Never below what is due: what was paid less what came back stays at least the amount due
+    # (and so, due never being negative, paid_fen never goes below zero).
+    claimed = session.execute(
+        sa.update(Invoice)
+        .where(
+            Invoice.id == invoice.id,
+            Invoice.paid_fen - amount_fen >= Invoice.total_fen + _credited_subquery(),
+        )
+        .values(paid_fen=Invoice.paid_fen - amount_fen)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    session.refresh(invoice)
+    if claimed != 1:
+        raise DomainError(
+            _l(
+                "That is more than the %(owed)s the supplier owes back.",
+                owed=format_yuan(invoice.refund_due_fen),
+            ),
+            field="amount",
+        )
+    payment = BankPayment(
+        invoice=invoice,
+        paid_on=paid_on,
+        reference=reference,
+        amount_fen=-amount_fen,
+        recorded_by_id=actor.id,
+        recorded_at=now,
+    )
+    session.add(payment)
+    notify.notify(
+        session,
+        notify.users_with(session, invoice.supplier_id, Role.SUPPLIER),
+        "invoice_refunded",
+        {"invoice": invoice.number, "amount": format_yuan(amount_fen)},
+        link=f"/invoices/{invoice.id}",
+        now=now,
+    )
+    return payment
+
+
+def creditable(invoice: Invoice) -> dict[int, Decimal]:
+    """{invoice line id: quantity that can still be credited}: as billed, less earlier credit
+    notes. Whether the invoice was paid does not matter (a refund is then due)."""
+    already: dict[int, Decimal] = {}
+    for note in invoice.credit_notes:
+        for line in note.lines:
+            already[line.order_line_id] = already.get(line.order_line_id, 0) + line.quantity
+    return {line.id: line.quantity - already.get(line.order_line_id, 0) for line in invoice.lines}
+
+
 def credit(
     session: Session,
     invoice: Invoice,
@@ -278,17 +357,14 @@ def credit(
         raise DomainError(_l("Give a reason."), field="reason")
     if len(reason) > 255:
         raise DomainError(_l("At most %(n)d characters.", n=255), field="reason")
-    # Lock the invoice row first, then read what was paid and credited on it again, so that a
-    # payment or another credit note committed meanwhile counts in the checks below, and none
-    # can slip in between them and this credit note.
+    # Lock the invoice row first, then read what was credited on it again, so that another
+    # credit note committed meanwhile counts in the checks below, and none can slip in between
+    # them and this one (a payment or refund waits for the lock too, and then counts this one).
     session.execute(
         sa.update(Invoice).where(Invoice.id == invoice.id).values(paid_fen=Invoice.paid_fen)
     )
     session.refresh(invoice, ["paid_fen", "credit_notes"])
-    already: dict[int, object] = {}
-    for note in invoice.credit_notes:
-        for line in note.lines:
-            already[line.order_line_id] = already.get(line.order_line_id, 0) + line.quantity
+    left_per_line = creditable(invoice)
     lines: list[InvoiceLine] = []
     errors: dict[int, str] = {}
     for line in invoice.lines:
@@ -299,7 +375,7 @@ def credit(
             continue
         if not quantity:
             continue
-        left = line.quantity - already.get(line.order_line_id, 0)
+        left = left_per_line[line.id]
         if quantity > left:
             errors[line.id] = str(
                 _l("At most %(left)s can still be credited.", left=fmt_quantity(left))
@@ -322,12 +398,15 @@ def credit(
     if not lines:
         raise DomainError(_l("Enter the quantity to credit on at least one line."))
     total = sum(line.amount_fen for line in lines)
-    if -total > invoice.outstanding_fen:
+    # Paid or not: a correction found after settlement is recorded all the same, and the
+    # supplier then owes the difference back. Only the amount still billed bounds it (line
+    # amounts credited in parts can round to a fen more than the line was billed).
+    if -total > invoice.due_fen:
         raise DomainError(
             _l(
-                "The credit (%(credit)s) is more than the %(outstanding)s still outstanding.",
+                "The credit (%(credit)s) is more than the %(due)s still billed on this invoice.",
                 credit=format_yuan(-total),
-                outstanding=format_yuan(invoice.outstanding_fen),
+                due=format_yuan(invoice.due_fen),
             )
         )
     sequence = _take_number(session, invoice.supplier_id)
@@ -362,7 +441,9 @@ def credit(
 def status_label(invoice: Invoice):
     if invoice.kind == InvoiceKind.CREDIT_NOTE:
         return _l("Credit note")
-    if invoice.outstanding_fen <= 0:
+    if invoice.outstanding_fen < 0:
+        return _l("Refund due from supplier")
+    if invoice.outstanding_fen == 0:
         return _l("Paid")
     if invoice.paid_fen > 0:
         return _l("Partly paid")

@@ -59,6 +59,7 @@ MESSAGES = {
     ),
     "invoice_paid": _l("Invoice %(invoice)s: a payment of %(amount)s was recorded."),
     "credit_note": _l("Credit note %(invoice)s (%(amount)s) corrects invoice %(corrects)s."),
+    "invoice_refunded": _l("Invoice %(invoice)s: your refund of %(amount)s was recorded."),
     "listing_submitted": _l("%(supplier)s submitted %(product)s for review."),
     "listings_imported": _l("%(supplier)s imported listings: %(count)s wait for review."),
     "listing_approved": _l("Your listing %(product)s was approved; buyers see it now."),

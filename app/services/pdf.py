@@ -197,7 +197,11 @@ def _invoice_document(invoice: Invoice) -> _Document:
             totals.append(("红字冲减 Credited", format_yuan(-invoice.credited_fen), False))
             totals.append(("冲减后应付 Due", format_yuan(invoice.due_fen), False))
         totals.append(("已付 Paid", format_yuan(invoice.paid_fen), False))
-        totals.append(("未付 Outstanding", format_yuan(invoice.outstanding_fen), True))
+        if invoice.outstanding_fen < 0:
+            # Credited after it was paid: the supplier owes the difference back.
+            totals.append(("应退 Refund due", format_yuan(-invoice.outstanding_fen), True))
+        else:
+            totals.append(("未付 Outstanding", format_yuan(invoice.outstanding_fen), True))
         payments = [
             [_cn_date(payment.paid_on), payment.reference, format_yuan(payment.amount_fen)]
             for payment in invoice.payments

@@ -214,6 +214,17 @@ def test_invoice_pdf_shows_what_credit_notes_took_off(cjk_font):
     assert "¥2,490.08" in text  # outstanding
 
 
+def test_invoice_pdf_credited_after_payment_shows_the_refund_due(cjk_font):
+    original = invoice()
+    original.paid_fen = original.total_fen  # paid in full, then a credit note
+    credit_note(original)
+
+    text = pdf_text(invoice_pdf(original, font_path=None))
+
+    assert "应退 Refund due ¥77.60" in text
+    assert "Outstanding" not in text
+
+
 def test_long_invoices_wrap_names_and_run_onto_more_pages(cjk_font):
     long_name = "达州市宣汉县巴山大峡谷有机富硒高山云雾绿茶礼盒装（特级明前采摘，每盒两罐）"
     lines = [

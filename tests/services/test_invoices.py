@@ -89,6 +89,13 @@ def _record(session, invoice, who, amount, **kwargs):
     return payment
 
 
+def _refund(session, invoice, who, amount, **kwargs):
+    values = {"paid_on": PAID_ON, "reference": "DZ-BACK-001", "amount": amount, **kwargs}
+    payment = invoices.record_refund(session, invoice, who, PAY_TIME, **values)
+    session.commit()
+    return payment
+
+
 def _lines(invoice):
     return {line.name_zh: line for line in invoice.lines}
 
@@ -315,33 +322,167 @@ def test_no_more_can_be_credited_on_a_line_than_was_billed(session, invoice, fin
     assert (note.total_fen, note.sequence_number) == (-210_000, 3)
 
 
-def test_no_more_can_be_credited_than_is_still_outstanding(session, invoice, finance):
+def test_a_credit_larger_than_what_is_left_to_pay_leaves_a_refund_due(session, invoice, finance):
     mushrooms = _lines(invoice)["香菇"]
     _record(session, invoice, finance, "4000.00")  # 132.61 left
-    with pytest.raises(DomainError) as refused:
-        invoices.credit(session, invoice, finance, PAY_TIME, {mushrooms.id: "4"}, "退货")
-    assert str(refused.value.message) == (
-        "The credit (¥168.00) is more than the ¥132.61 still outstanding."
-    )
-    session.flush()
-    assert session.scalar(sa.select(sa.func.count(Invoice.id))) == 1
-    invoices.credit(session, invoice, finance, PAY_TIME, {mushrooms.id: "3"}, "退货")
+    note = invoices.credit(session, invoice, finance, PAY_TIME, {mushrooms.id: "4"}, "退货")
     session.commit()
-    assert invoice.outstanding_fen == 13_261 - 12_600
+    # 4 x 42.00 = 168.00 off what was left: 35.39 paid too much.
+    assert (note.total_fen, invoice.due_fen, invoice.paid_fen) == (-16_800, 396_461, 400_000)
+    assert (invoice.outstanding_fen, invoice.refund_due_fen) == (-3_539, 3_539)
+    assert str(invoices.status_label(invoice)) == "Refund due from supplier"
 
 
-def test_a_credit_on_a_stale_page_counts_the_payment_made_meanwhile(session, invoice, finance):
-    mushrooms = _lines(invoice)["香菇"]
-    assert invoice.outstanding_fen == 413_261
-    # Another clerk recorded 4,000.00 a moment ago; this clerk's page still shows none paid.
+def test_a_credit_after_full_payment_is_refunded_by_the_supplier_to_the_fen(
+    session, w, invoice, finance
+):
+    _record(session, invoice, finance, "4132.61")
+    assert (invoice.outstanding_fen, str(invoices.status_label(invoice))) == (0, "Paid")
+    lines = _lines(invoice)
+
+    # An error found after settlement: two boxes were mouldy, and 0.65 kg of bacon misweighed.
+    note = invoices.credit(
+        session,
+        invoice,
+        finance,
+        PAY_TIME,
+        {lines["香菇"].id: "2", lines["腊肉"].id: "0.65"},
+        "两箱发霉；腊肉称重有误",
+    )
+    session.commit()
+    assert note.total_fen == -9_699  # 84.00 + 12.99
+    assert (invoice.due_fen, invoice.paid_fen) == (403_562, 413_261)
+    assert (invoice.outstanding_fen, invoice.refund_due_fen) == (-9_699, 9_699)
+    assert str(invoices.status_label(invoice)) == "Refund due from supplier"
+    owing = invoices.list_invoices(session, finance, 1, outstanding_only=True).items
+    assert [x.id for x in owing] == [invoice.id]
+    # Nothing more is to be paid to the supplier.
+    with pytest.raises(DomainError, match=r"more than the ¥0\.00 still outstanding"):
+        _record(session, invoice, finance, "0.01")
+
+    # The supplier cannot be recorded as paying back more than it owes.
+    with pytest.raises(DomainError) as refused:
+        _refund(session, invoice, finance, "97.00")
+    assert (str(refused.value.message), refused.value.field) == (
+        "That is more than the ¥96.99 the supplier owes back.",
+        "amount",
+    )
+    assert (invoice.paid_fen, invoice.payments[-1].amount_fen) == (413_261, 413_261)
+
+    # It pays back in two transfers; the second settles it to the fen.
+    refund = _refund(session, invoice, finance, "90.00")
+    assert (refund.amount_fen, refund.is_refund, refund.recorded_by_id) == (
+        -9_000,
+        True,
+        finance.id,
+    )
+    assert (invoice.paid_fen, invoice.refund_due_fen) == (404_261, 699)
+    assert str(invoices.status_label(invoice)) == "Refund due from supplier"
+    _refund(session, invoice, finance, "6.99", reference="DZ-BACK-002")
+    session.expire_all()
+    assert (invoice.paid_fen, invoice.refunded_fen, invoice.outstanding_fen) == (403_562, 9_699, 0)
+    assert str(invoices.status_label(invoice)) == "Paid"
+    assert [(p.amount_fen, p.reference) for p in invoice.payments] == [
+        (413_261, "CCB-20261210-001"),
+        (-9_000, "DZ-BACK-001"),
+        (-699, "DZ-BACK-002"),
+    ]
+    assert invoices.list_invoices(session, finance, 1, outstanding_only=True).items == []
+    with pytest.raises(DomainError, match=r"more than the ¥0\.00 the supplier owes back"):
+        _refund(session, invoice, finance, "0.01")
+    # The supplier is told each transfer back arrived.
+    told = session.scalars(
+        sa.select(Notification)
+        .where(Notification.user_id == w.seller_a.id, Notification.kind == "invoice_refunded")
+        .order_by(Notification.id)
+    )
+    assert [n.params["amount"] for n in told] == ["¥90.00", "¥6.99"]
+
+
+def test_no_refund_is_recorded_on_an_invoice_nobody_owes_back(session, w, invoice, finance):
+    with pytest.raises(DomainError, match=r"more than the ¥0\.00 the supplier owes back"):
+        _refund(session, invoice, finance, "1.00")  # nothing paid yet
+    _record(session, invoice, finance, "4132.61")
+    with pytest.raises(DomainError, match=r"more than the ¥0\.00 the supplier owes back"):
+        _refund(session, invoice, finance, "1.00")  # paid exactly what is due
+    session.expire_all()
+    assert (invoice.paid_fen, [p.amount_fen for p in invoice.payments]) == (413_261, [413_261])
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "message"),
+    [
+        ({"paid_on": None}, "paid_on", "Enter the date of the transfer."),
+        ({"paid_on": date(2026, 12, 11)}, "paid_on", "The transfer date cannot be in the future."),
+        ({"reference": ""}, "reference", "Enter the bank reference of the transfer."),
+        (
+            {"amount": "-5"},
+            "amount",
+            "Enter an amount in yuan with at most two decimals, e.g. 1234.50.",
+        ),
+        ({"amount": "0"}, "amount", "Enter an amount above zero."),
+    ],
+)
+def test_a_refund_that_is_not_right_is_refused(session, invoice, finance, change, field, message):
+    _record(session, invoice, finance, "4132.61")
+    invoices.credit(session, invoice, finance, PAY_TIME, {_lines(invoice)["香菇"].id: "1"}, "破损")
+    session.commit()
+    with pytest.raises(DomainError) as refused:
+        _refund(session, invoice, finance, **{"amount": "42.00", **change})
+    assert (str(refused.value.message), refused.value.field) == (message, field)
+    session.expire_all()
+    assert (invoice.paid_fen, invoice.refund_due_fen, len(invoice.payments)) == (413_261, 4_200, 1)
+
+
+def test_only_finance_records_a_refund_and_only_on_an_invoice(session, w, invoice, finance):
+    _record(session, invoice, finance, "4132.61")
+    note = invoices.credit(
+        session, invoice, finance, PAY_TIME, {_lines(invoice)["香菇"].id: "1"}, "破损"
+    )
+    session.commit()
+    for clerk in (w.buyer, w.manager, w.seller_a):
+        with pytest.raises(PermissionDenied):
+            _refund(session, invoice, clerk, "42.00")
+    with pytest.raises(DomainError, match="not credit notes"):
+        _refund(session, note, finance, "42.00")
+    session.expire_all()
+    assert (invoice.paid_fen, invoice.refund_due_fen) == (413_261, 4_200)
+
+
+def test_a_refund_on_a_stale_page_counts_the_refund_recorded_meanwhile(session, invoice, finance):
+    _record(session, invoice, finance, "4132.61")
+    invoices.credit(session, invoice, finance, PAY_TIME, {_lines(invoice)["香菇"].id: "1"}, "破损")
+    session.commit()
+    assert invoice.refund_due_fen == 4_200
+    # Another clerk recorded the supplier's 42.00 a moment ago; this page still shows it owed.
     session.execute(
         sa.update(Invoice)
         .where(Invoice.id == invoice.id)
-        .values(paid_fen=400_000)
+        .values(paid_fen=Invoice.paid_fen - 4_200)
         .execution_options(synchronize_session=False)
     )
-    with pytest.raises(DomainError, match=r"more than the ¥132\.61 still outstanding"):
-        invoices.credit(session, invoice, finance, PAY_TIME, {mushrooms.id: "4"}, "退货")
+    with pytest.raises(DomainError, match=r"more than the ¥0\.00 the supplier owes back"):
+        _refund(session, invoice, finance, "42.00")
+    assert invoice.paid_fen == 413_261 - 4_200
+
+
+def test_a_credit_never_takes_off_more_than_is_still_billed(session, invoice, finance):
+    """Each line's credits are bounded by its quantity, but amounts credited in parts can round
+    to a fen more than the line was billed: the invoice's due amount never goes below zero."""
+    lines = _lines(invoice)
+    invoices.credit(session, invoice, finance, PAY_TIME, {lines["香菇"].id: "80"}, "全部退货")
+    # 0.5 x 19.99 = 9.995 -> 10.00, leaving 762.61 billed for the other 38.15 kg of bacon...
+    invoices.credit(session, invoice, finance, PAY_TIME, {lines["腊肉"].id: "0.5"}, "称重有误")
+    session.commit()
+    assert invoice.due_fen == 76_261
+    # ...which, credited on their own, come to 38.15 x 19.99 = 762.6185 -> 762.62.
+    with pytest.raises(DomainError) as refused:
+        invoices.credit(session, invoice, finance, PAY_TIME, {lines["腊肉"].id: "38.15"}, "退货")
+    assert str(refused.value.message) == (
+        "The credit (¥762.62) is more than the ¥762.61 still billed on this invoice."
+    )
+    session.expire_all()
+    assert (invoice.due_fen, len(invoice.credit_notes)) == (76_261, 2)
 
 
 @pytest.mark.parametrize(
@@ -460,9 +601,38 @@ def test_a_payment_waiting_for_a_credit_note_counts_it(app, postgres_engine, com
 
 
 @pytest.mark.postgres
-def test_a_credit_note_waiting_for_a_payment_counts_it(app, postgres_engine, committed_invoice):
+def test_a_credit_note_waiting_for_another_counts_it(app, postgres_engine, committed_invoice):
     ids = committed_invoice
-    # 400.00 paid leaves 58.00: a credit of 229.00 issued at the same moment is too much.
-    second = _while_held(app, postgres_engine, ids, _pay("400.00"), _credit_five(ids))
-    assert second == "The credit (¥229.00) is more than the ¥58.00 still outstanding."
-    assert _settled(postgres_engine, ids) == (40_000, 0, 5_800)
+
+    def credit_six(session, invoice, finance):
+        invoices.credit(session, invoice, finance, PAY_TIME, {ids["line"]: "6"}, "六箱退货")
+
+    # Five of the ten boxes credited at the same moment leave five to credit, not six.
+    second = _while_held(app, postgres_engine, ids, _credit_five(ids), credit_six)
+    assert second == "Some lines need correcting; see the messages beside them."
+    assert _settled(postgres_engine, ids) == (0, 22_900, 22_900)
+
+
+def _pay_back(amount):
+    def refund(session, invoice, finance):
+        invoices.record_refund(
+            session, invoice, finance, PAY_TIME, paid_on=PAID_ON, reference="DZ", amount=amount
+        )
+
+    return refund
+
+
+@pytest.mark.postgres
+def test_two_refunds_recorded_at_once_never_exceed_what_is_owed(
+    app, postgres_engine, committed_invoice
+):
+    ids = committed_invoice
+    # Paid in full, then five boxes credited: the supplier owes 229.00 back, once.
+    with app.app_context(), force_locale("en"), Session(postgres_engine) as session:
+        invoice, finance = session.get(Invoice, ids["invoice"]), session.get(User, ids["finance"])
+        _pay("458.00")(session, invoice, finance)
+        _credit_five(ids)(session, invoice, finance)
+        session.commit()
+    second = _while_held(app, postgres_engine, ids, _pay_back("229.00"), _pay_back("229.00"))
+    assert second == "That is more than the ¥0.00 the supplier owes back."
+    assert _settled(postgres_engine, ids) == (45_800 - 22_900, 22_900, 0)

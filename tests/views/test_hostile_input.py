@@ -31,11 +31,11 @@ from werkzeug.datastructures import MultiDict
 
 from app import create_app
 from app.extensions import limiter
-from app.models import Role
+from app.models import Invoice, Role
 from app.models.base import Base
-from app.services import accounts, cart, orders, sales_import
+from app.services import accounts, cart, invoices, orders, sales_import
 from app.services import canteen as bulk
-from app.services.clock import utcnow
+from app.services.clock import local_date, utcnow
 from app.web.access import LOGGED_IN, PUBLIC
 from tests.conftest import IN_CI, csrf_token
 from tests.helpers import cheap_password_hash, staged_import
@@ -149,6 +149,26 @@ def _awaiting_approval(make, manager):
     return make.bulk_order(buyer, [(make.bulk_product(), "10")], policy=policy)
 
 
+def _refund_due(make, coordinator):
+    """An invoice paid in full, then credited: the supplier owes money back."""
+    delivery = bulk_delivery(make, None, "received")
+    invoice = make.session.scalar(sa.select(Invoice).where(Invoice.delivery_id == delivery.id))
+    now = utcnow()
+    yuan, fen = divmod(invoice.total_fen, 100)
+    invoices.record_payment(
+        make.session,
+        invoice,
+        coordinator,
+        now,
+        paid_on=local_date(now),
+        reference="CCB-1",
+        amount=f"{yuan}.{fen:02d}",
+    )
+    invoices.credit(make.session, invoice, coordinator, now, {invoice.lines[0].id: "1"}, "破损")
+    make.session.commit()
+    return invoice
+
+
 def _confirmed(make, seller):
     buyer = make.user(roles={Role.CANTEEN_BUYER}, organization=make.canteen())
     order = make.bulk_order(buyer, [(make.bulk_product(supplier=seller.organization), "10")])
@@ -196,6 +216,7 @@ SCENES = {
         f"/canteen/orders/{_awaiting_approval(make, user).id}/reject"
     ),
     "supplier.ship": lambda make, user: f"/supplier/deliveries/{_confirmed(make, user).id}/ship",
+    "invoices.record_refund": lambda make, user: f"/invoices/{_refund_due(make, user).id}/refunds",
     "pledges.reattribute": lambda make, user: (
         f"/pledges/reattribute?bulk_order={bulk_delivery(make, None, 'received').order_id}"
     ),

@@ -51,6 +51,7 @@ SHARED_BY_DESIGN = {
     "counter.act": "the counter serves every buyer's order",
     "counter.refund": "the counter refunds every buyer's order",
     "invoices.record_payment": "the stewards settle every supplier's invoices",
+    "invoices.record_refund": "the stewards settle every supplier's invoices",
     "invoices.credit": "the stewards correct every supplier's invoices",
     "review.detail": "the stewards review every supplier's versions",
     "review.approve": "the stewards review every supplier's versions",
