@@ -1,5 +1,5 @@
 """Command-line tasks: `flask seed-demo`, `create-user`, `release-unpaid-orders`, `send-mail`,
-`bench-data`, `import-sales`, `import-products`, `backup`, `restore`."""
+`bench-data`, `import-sales`, `import-products`, `ledger-check`, `backup`, `restore`."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 
 from app.extensions import db
-from app.models import Order, Organization, Role
-from app.services import accounts, demo, demo_history, notify, orders, payments
+from app.models import LedgerEntry, LedgerMonth, Order, Organization, Role
+from app.services import accounts, demo, demo_history, ledger, notify, orders, payments
 from app.services.clock import utcnow
 from app.services.errors import DomainError, LineErrors
 from app.services.money import format_yuan
@@ -31,6 +31,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(bench_data_command)
     app.cli.add_command(import_sales_command)
     app.cli.add_command(import_products_command)
+    app.cli.add_command(ledger_check_command)
     app.cli.add_command(backup_command)
     app.cli.add_command(restore_command)
 
@@ -320,6 +321,25 @@ def import_products_command(file: Path, supplier_code: str) -> None:
         f"{supplier.code}: {report.rows} rows, {report.created} new, {report.updated} updated,"
         f" {report.unchanged} unchanged; {report.waiting_for_review} wait for review at /review/."
     )
+
+
+@click.command("ledger-check")
+@with_appcontext
+def ledger_check_command() -> None:
+    """Compare the monthly roll-up pledge pages read with the ledger's own sums.
+
+    Exits 1 listing each group (month, unit, region, channel, supplier, product) where they
+    differ: the pledge figures are then wrong, and the ledger is the one to trust.
+    """
+    problems = ledger.check_rollup(db.session)
+    if problems:
+        click.echo(f"The roll-up differs from the ledger in {len(problems)} group(s):", err=True)
+        for problem in problems:
+            click.echo(f"  {problem}", err=True)
+        raise SystemExit(1)
+    entries = db.session.scalar(sa.select(sa.func.count()).select_from(LedgerEntry))
+    groups = db.session.scalar(sa.select(sa.func.count()).select_from(LedgerMonth))
+    click.echo(f"The roll-up equals the ledger: {entries:,} entries in {groups:,} monthly groups.")
 
 
 @click.command("backup")

@@ -231,3 +231,38 @@ def test_import_sales_refuses_a_bad_source_or_someone_not_a_coordinator(
         assert result.exit_code == 1, extra
     assert "not a coordinator" in result.output or "nobody@shanhai.demo" in result.output
     assert _import_counts(session) == (0, 0, 0)
+
+
+# --- flask ledger-check ------------------------------------------------------------------------
+
+
+def test_ledger_check_passes_on_the_demo_year_and_names_a_corrupted_group(runner, session):
+    from app.models import LedgerMonth
+
+    assert runner.invoke(args=["seed-demo", "--password", "demo-password-1"]).exit_code == 0
+    entries = session.scalar(sa.select(sa.func.count()).select_from(LedgerMonth))
+    assert entries > 0
+
+    result = runner.invoke(args=["ledger-check"])
+
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("The roll-up equals the ledger:")
+    assert f"in {entries:,} monthly groups" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+    row = session.scalars(sa.select(LedgerMonth).order_by(LedgerMonth.id)).first()
+    amount = row.amount_fen
+    session.execute(
+        sa.text("UPDATE ledger_months SET amount_fen = amount_fen + 1 WHERE id = :id"),
+        {"id": row.id},
+    )
+    result = runner.invoke(args=["ledger-check"])
+
+    assert result.exit_code == 1
+    assert "differs from the ledger in 1 group(s)" in result.output
+    (problem,) = [line for line in result.output.splitlines() if line.startswith("  ")]
+    assert problem.strip().startswith(
+        f"{row.month.isoformat()} unit {row.buyer_organization_id} region {row.origin_region_id}"
+        f" {row.channel.value} supplier {row.supplier_key} product {row.product_key}:"
+    )
+    assert f"ledger {amount} fen in {row.entries} entries, roll-up {amount + 1} fen" in problem

@@ -4,12 +4,14 @@ Every event that makes money count appends entries here, in the caller's transac
 
 - a staff order when it is paid: one entry per line (`retail_paid`);
 - a staff refund: one negative entry per refunded line, or the refunded amount spread over the
-  lines in proportion when Stripe reports a refund made elsewhere (`retail_refunded`);
+  lines not refunded yet when Stripe reports a refund made elsewhere, no line below zero
+  (`retail_refunded`);
 - a canteen delivery at goods-in: one entry per line, received quantity x frozen price
   (`bulk_received`); a credit note: its negative lines (`bulk_credited`);
 - an imported sale, and its reversal (app.services.sales_import);
 - a coordinator's re-attribution: the same amounts negative for the old unit and positive for
-  the new one, with the reason (`reattribute`).
+  the new one, with the reason (`reattribute`); the order's later entries (refunds, credit
+  notes, deliveries signed off afterwards) go to the new unit too.
 
 Each entry has a dedupe key naming the event it records ("retail-paid:line:42"), unique in the
 table: the same event recorded twice (a replayed webhook, a retried request) adds nothing the
@@ -175,9 +177,9 @@ def _category_by_product(session: Session, product_ids: Iterable[int]) -> dict[i
     return {product_id: category_id for product_id, category_id in rows}
 
 
-def _retail_line(order: Order, line: OrderLine, categories: dict[int, int]) -> Line:
+def _retail_line(unit_id: int, line: OrderLine, categories: dict[int, int]) -> Line:
     return Line(
-        buyer_organization_id=order.buyer_organization_id,
+        buyer_organization_id=unit_id,
         origin_region_id=line.origin_region_id,
         supplier_id=line.supplier_id,
         supplier_name=line.supplier_name_zh,
@@ -195,7 +197,7 @@ def retail_paid(session: Session, order: Order, now: datetime) -> None:
     for line in order.lines:
         _append(
             session,
-            _retail_line(order, line, categories),
+            _retail_line(order.buyer_organization_id, line, categories),
             amount_fen=line.total_fen,
             occurred_on=local_date(order.paid_at or now),
             now=now,
@@ -221,26 +223,67 @@ def _spread(amount: int, weights: list[int]) -> list[int]:
     return parts
 
 
+def _counted_by_line(session: Session, order: Order, refund: Refund) -> dict[int, int]:
+    """What each line of the order counts now, before `refund`: its payment less its refunds.
+
+    Both entries name their line in their dedupe key ("...:line:<id>"). Re-attributions are
+    left out: they move a line's amount between units, never change it.
+    """
+    rows = session.execute(
+        sa.select(LedgerEntry.dedupe_key, LedgerEntry.amount_fen).where(
+            LedgerEntry.retail_order_id == order.id,
+            LedgerEntry.source.in_((LedgerSource.RETAIL_LINE, LedgerSource.RETAIL_REFUND)),
+        )
+    )
+    counted: dict[int, int] = {}
+    for key, amount in rows:
+        if key.startswith(f"retail-refund:{refund.id}:"):
+            continue  # recorded already: the same split again finds its keys taken
+        _, named, line_id = key.rpartition(":line:")
+        if named and line_id.isdigit():
+            counted[int(line_id)] = counted.get(int(line_id), 0) + amount
+    return counted
+
+
 def retail_refunded(
     session: Session, order: Order, refund: Refund, lines: list[OrderLine] | None, now: datetime
 ) -> None:
     """Money went back on a paid staff order: the refunded lines stop counting.
 
-    With the lines known (a refund made here), each line's total comes off; with only an amount
-    (a refund made in Stripe's dashboard), it comes off the order's lines in proportion.
+    With the lines known (a refund made here), the amount comes off them; with only an amount
+    (a refund made in Stripe's dashboard), off the lines not refunded here, in proportion.
+    Either way a line gives up at most what it still counts, so that no product ends below
+    zero: what those lines cannot take (an earlier refund in Stripe already took part of them)
+    comes off the order's other lines. The entries go to the unit the order counts for now.
     """
     if order.buyer_organization_id is None or refund.id is None:
         return
     categories = _category_by_product(session, (line.product_id for line in order.lines))
-    # The refund's amount over its lines by their totals: equal to the line totals when whole
-    # lines are refunded, and still exactly the amount when an earlier refund took a part.
-    lines = lines or order.lines
-    shares = zip(lines, _spread(refund.amount_fen, [line.total_fen for line in lines]), strict=True)
-    for line, amount in shares:
+    unit_id = _current_unit(session, order.buyer_organization_id, retail_order_id=order.id)
+    counted = _counted_by_line(session, order, refund)
+    if lines is None:
+        first = [line for line in order.lines if line.refund_id is None]
+    else:
+        first = list(lines)
+    chosen = {line.id for line in first}
+    then = [line for line in order.lines if line.id not in chosen]
+    shares: dict[int, int] = {}
+    left = refund.amount_fen
+    for group in (first, then):
+        if not group:
+            continue
+        weights = [max(counted.get(line.id, 0), 0) for line in group]
+        # In proportion to what each line still counts, so that none gives up more than that.
+        taken = min(left, sum(weights))
+        for line, amount in zip(group, _spread(taken, weights), strict=True):
+            shares[line.id] = amount
+        left -= taken
+    # Anything still left (the lines count nothing more) has nothing to come off.
+    for line in order.lines:
         _append(
             session,
-            _retail_line(order, line, categories),
-            amount_fen=-amount,
+            _retail_line(unit_id, line, categories),
+            amount_fen=-shares.get(line.id, 0),
             occurred_on=local_date(refund.created_at),
             now=now,
             channel=Channel.STAFF_RETAIL,
@@ -265,17 +308,18 @@ def _bulk_document(
     actor: Actor,
     now: datetime,
 ) -> None:
-    """Each line of an invoice (positive) or credit note (negative) as an entry for the
-    canteen, with the snapshot of the order line it bills."""
+    """Each line of an invoice (positive) or credit note (negative) as an entry for the unit
+    the order counts for now, with the snapshot of the order line it bills."""
     order: BulkOrder = delivery.order
     lines = {line.id: line for line in delivery.lines}
     categories = _category_by_product(session, (line.product_id for line in lines.values()))
+    unit_id = _current_unit(session, order.organization_id, bulk_order_id=order.id)
     for document_line in document.lines:
         line = lines[document_line.order_line_id]
         _append(
             session,
             Line(
-                buyer_organization_id=order.organization_id,
+                buyer_organization_id=unit_id,
                 origin_region_id=line.origin_region_id,
                 supplier_id=line.supplier_id,
                 supplier_name=line.supplier_name_zh,
@@ -338,6 +382,33 @@ def order_entries(
     else:
         stmt = stmt.where(LedgerEntry.bulk_order_id == bulk_order_id)
     return list(session.scalars(stmt))
+
+
+def _current_unit(
+    session: Session,
+    original_id: int,
+    *,
+    retail_order_id: int | None = None,
+    bulk_order_id: int | None = None,
+) -> int:
+    """The unit an order's new entries count for: the one its latest re-attribution chose, else
+    `original_id`, the one fixed when it was placed.
+
+    `reattribute` writes each group's entry for the new unit right after the one taking it off
+    the old unit, so the order's last correction is always for the new unit (whatever its sign:
+    a group whose net was negative moves as a negative amount).
+    """
+    if retail_order_id is not None:
+        of_order = LedgerEntry.retail_order_id == retail_order_id
+    else:
+        of_order = LedgerEntry.bulk_order_id == bulk_order_id
+    latest = session.scalar(
+        sa.select(LedgerEntry.buyer_organization_id)
+        .where(of_order, LedgerEntry.source == LedgerSource.CORRECTION)
+        .order_by(LedgerEntry.id.desc())
+        .limit(1)
+    )
+    return original_id if latest is None else latest
 
 
 def reattribute(
@@ -424,39 +495,69 @@ def reattribute(
 
 
 def check_rollup(session: Session) -> list[str]:
-    """Differences between LedgerMonth and the ledger's own sums (empty when they agree)."""
+    """Differences between LedgerMonth and the ledger's own sums (empty when they agree), per
+    group of the roll-up's unique key: month, unit, origin region, channel, supplier, product.
+    """
     month_expr = sa.func.date(LedgerEntry.occurred_on, "start of month")
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         month_expr = sa.cast(sa.func.date_trunc("month", LedgerEntry.occurred_on), sa.Date)
-    direct = {
-        (str(month)[:10], org, channel): (amount, count)
-        for month, org, channel, amount, count in session.execute(
-            sa.select(
-                month_expr,
-                LedgerEntry.buyer_organization_id,
-                LedgerEntry.channel,
-                sa.func.sum(LedgerEntry.amount_fen),
-                sa.func.count(),
-            ).group_by(month_expr, LedgerEntry.buyer_organization_id, LedgerEntry.channel)
+    columns = (
+        LedgerEntry.buyer_organization_id,
+        LedgerEntry.origin_region_id,
+        LedgerEntry.channel,
+        LedgerEntry.supplier_id,
+        LedgerEntry.supplier_name,
+        LedgerEntry.product_id,
+        LedgerEntry.product_name,
+    )
+    # The keys of suppliers and products are made the way the roll-up makes them, here rather
+    # than in SQL, so that both sides agree on them by construction.
+    direct: dict[tuple, tuple[int, int]] = {}
+    for row in session.execute(
+        sa.select(
+            month_expr.label("month"),
+            *columns,
+            sa.func.sum(LedgerEntry.amount_fen).label("amount"),
+            sa.func.count().label("n"),
+        ).group_by(month_expr, *columns)
+    ):
+        key = (
+            str(row.month)[:10],
+            row.buyer_organization_id,
+            row.origin_region_id,
+            str(row.channel),
+            supplier_key(row.supplier_id, row.supplier_name),
+            product_key(row.product_id, row.product_name),
         )
-    }
+        before = direct.get(key, (0, 0))
+        direct[key] = (before[0] + int(row.amount), before[1] + int(row.n))
     rolled = {
-        (str(month)[:10], org, channel): (int(amount), int(count))
-        for month, org, channel, amount, count in session.execute(
+        (str(month)[:10], org, region, str(channel), supplier, product): (int(amount), int(n))
+        for month, org, region, channel, supplier, product, amount, n in session.execute(
             sa.select(
                 LedgerMonth.month,
                 LedgerMonth.buyer_organization_id,
+                LedgerMonth.origin_region_id,
                 LedgerMonth.channel,
-                sa.func.sum(LedgerMonth.amount_fen),
-                sa.func.sum(LedgerMonth.entries),
-            ).group_by(LedgerMonth.month, LedgerMonth.buyer_organization_id, LedgerMonth.channel)
+                LedgerMonth.supplier_key,
+                LedgerMonth.product_key,
+                LedgerMonth.amount_fen,
+                LedgerMonth.entries,
+            )
         )
     }
     problems = []
     for key in sorted(set(direct) | set(rolled), key=str):
         if direct.get(key, (0, 0)) != rolled.get(key, (0, 0)):
-            problems.append(f"{key}: ledger {direct.get(key)} vs roll-up {rolled.get(key)}")
+            month, org, region, channel, supplier, product = key
+            amount, n = direct.get(key, (0, 0))
+            rolled_amount, rolled_n = rolled.get(key, (0, 0))
+            problems.append(
+                f"{month} unit {org} region {region} {channel} supplier {supplier} "
+                f"product {product}: ledger {amount} fen in {n} entries, "
+                f"roll-up {rolled_amount} fen in {rolled_n} entries"
+            )
     return problems
 
 

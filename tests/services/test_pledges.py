@@ -14,10 +14,13 @@ import sqlalchemy as sa
 from flask_babel import force_locale
 
 from app.models import (
+    BulkOrderStatus,
     Channel,
     LedgerEntry,
+    LedgerMonth,
     LedgerSource,
     Organization,
+    PaymentMethod,
     Pledge,
     PledgeKind,
     Product,
@@ -28,9 +31,10 @@ from app.models import (
 )
 from app.services import accounts, canteen, cart, invoices, ledger, orders, pledges
 from app.services.canteen import CanteenPolicy, ReceivedLine
-from app.services.clock import LOCAL_TZ
+from app.services.clock import LOCAL_TZ, utcnow
 from app.services.errors import DomainError, NotFound, PermissionDenied
 from app.services.money import line_total
+from app.services.payments import CheckoutSession
 from app.services.pledges import OTHERS, LedgerFilter, PledgeData
 from tests import helpers
 
@@ -151,6 +155,36 @@ def received_delivery(
     return order, invoice
 
 
+def paid_online(app, session, stripe_api, buyer, items):
+    """An order of `items` paid on Stripe's page (the stand-in), now: real time, as Stripe's
+    payment pages expire on the real clock."""
+    now = utcnow()
+    for product, quantity in items:
+        cart.add(session, buyer, product.id, quantity, now)
+    order = orders.place_order(
+        session,
+        buyer,
+        now,
+        payment_method=PaymentMethod.STRIPE,
+        payment_due_at=now + timedelta(minutes=45),
+    )
+    gateway = app.extensions["stripe_gateway"]
+    orders.start_online_payment(session, order, buyer, now, gateway, "http://t/ok", "http://t/no")
+    paid = stripe_api.pay(order.stripe_session_id)
+    orders.record_online_payment(session, order, CheckoutSession.from_stripe(paid), now, gateway)
+    session.commit()
+    return order
+
+
+def net_by(session, column: str, **where) -> dict[int, int]:
+    """The ledger's net per value of `column` (a unit, a product), among entries `where`."""
+    net: dict[int, int] = {}
+    for entry in entries_of(session, **where):
+        key = getattr(entry, column)
+        net[key] = net.get(key, 0) + entry.amount_fen
+    return net
+
+
 def year_pledge(make, w: World, **overrides) -> Pledge:
     overrides.setdefault("regions", [w.dazhou])
     return make.pledge(**overrides)
@@ -229,6 +263,62 @@ def test_unpaid_and_cancelled_staff_orders_count_nothing(session, make, w):
 
     assert entries_of(session) == []
     assert met(session, pledge) == 0
+
+
+def test_a_staff_order_counts_for_the_unit_of_its_placing_even_if_the_buyer_moves(session, make, w):
+    finance_pledge = year_pledge(make, w, organizations=[w.finance])
+    health_pledge = year_pledge(make, w, organizations=[w.health])
+    order = placed_order(session, w.staff, [(w.beef, "1")], at(date(2026, 3, 2)))
+    # Transferred to health before collecting and paying at the counter.
+    w.staff.organization_id = w.health.id
+    session.commit()
+    orders.take_counter_payment(session, order, w.clerk, at(date(2026, 3, 9)))
+    session.commit()
+
+    assert net_by(session, "buyer_organization_id") == {w.finance.id: 5800}
+    assert (met(session, finance_pledge), met(session, health_pledge)) == (5800, 0)
+
+
+def test_rejected_and_cancelled_canteen_orders_and_lines_count_nothing(session, make, w):
+    pledge = year_pledge(make, w, regions=[w.dazhou, w.zhoushan])
+    # 300 kg of bacon at 19.99 is over the approval threshold: the manager rejects it.
+    rejected = make.bulk_order(w.buyer, [(w.bacon, "300")], now=at(date(2026, 5, 4)), policy=POLICY)
+    assert rejected.status == BulkOrderStatus.AWAITING_APPROVAL
+    canteen.reject(session, rejected, w.manager, at(date(2026, 5, 4), 11), "太多")
+    # Released to the supplier, then cancelled by the buyer before it was confirmed.
+    cancelled = make.bulk_order(w.buyer, [(w.bacon, "20")], now=at(date(2026, 5, 4)), policy=POLICY)
+    canteen.cancel(session, cancelled, w.buyer, at(date(2026, 5, 4), 11), "活动取消")
+    # Two suppliers: the fish supplier has none, the buyer cancels that line; the bacon arrives.
+    mixed = make.bulk_order(
+        w.buyer, [(w.bacon, "20"), (w.hairtail, "10")], now=at(date(2026, 5, 4)), policy=POLICY
+    )
+    session.commit()
+    bacon_delivery, fish_delivery = sorted(mixed.deliveries, key=lambda d: d.supplier_id)
+    assert fish_delivery.supplier_id == w.fish_seller.organization_id
+    (fish_line,) = fish_delivery.lines
+    canteen.confirm(
+        session, fish_delivery, w.fish_seller, at(date(2026, 5, 5)), {fish_line.id: "0"}
+    )
+    canteen.answer_proposal(session, mixed, fish_line.id, w.buyer, at(date(2026, 5, 5)), False)
+    make.shipped(bacon_delivery, w.seller, now=at(date(2026, 5, 6)))
+    canteen.receive(
+        session,
+        bacon_delivery,
+        w.manager,
+        at(mixed.delivery_date, 9),
+        {line.id: ReceivedLine("20") for line in bacon_delivery.open_lines},
+        POLICY,
+    )
+    session.commit()
+
+    assert (rejected.status, cancelled.status) == (
+        BulkOrderStatus.REJECTED,
+        BulkOrderStatus.CANCELLED,
+    )
+    assert entries_of(session, bulk_order_id=rejected.id) == []
+    assert entries_of(session, bulk_order_id=cancelled.id) == []
+    assert net_by(session, "product_id", bulk_order_id=mixed.id) == {w.bacon.id: 43000}
+    assert met(session, pledge) == 43000
 
 
 def test_a_refunded_line_comes_off_on_the_day_of_the_refund(session, make, w):

@@ -6,7 +6,15 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
-from app.models import FulfilmentStatus, PaymentStatus, Product, Refund, StripeEvent
+from app.models import (
+    FulfilmentStatus,
+    LedgerEntry,
+    LedgerSource,
+    PaymentStatus,
+    Product,
+    Refund,
+    StripeEvent,
+)
 from app.services import orders
 from app.services.clock import utcnow
 from tests.conftest import STRIPE_WEBHOOK_SECRET
@@ -110,12 +118,31 @@ def test_a_refund_made_in_stripe_is_recorded_once(app, client, session, make, st
     assert status == 200
     refunded = stripe_api.charge_refunded_event(order.stripe_payment_intent_id)
     assert _deliver(client, refunded).json["outcome"] == "refund recorded"
-    # The same total reported again (a later event) adds nothing.
+    # What stops counting toward the pledges: the refund, once.
+    assert _refund_entries(session, order) == (-1200, 1)
+    # The same event delivered again, and the same total reported again by a later event,
+    # add nothing.
+    assert _deliver(client, refunded).json["outcome"] == "duplicate"
     again = stripe_api.charge_refunded_event(order.stripe_payment_intent_id)
     assert _deliver(client, again).json["outcome"] == "already recorded"
     session.expire_all()
     assert (order.payment_status, order.refunded_fen) == (PaymentStatus.PARTLY_REFUNDED, 1200)
     assert [r.amount_fen for r in session.scalars(sa.select(Refund))] == [1200]
+    assert _refund_entries(session, order) == (-1200, 1)
+
+
+def _refund_entries(session, order) -> tuple[int, int]:
+    """The sum and number of the order's ledger entries for refunds."""
+    return tuple(
+        session.execute(
+            sa.select(
+                sa.func.coalesce(sa.func.sum(LedgerEntry.amount_fen), 0), sa.func.count()
+            ).where(
+                LedgerEntry.retail_order_id == order.id,
+                LedgerEntry.source == LedgerSource.RETAIL_REFUND,
+            )
+        ).one()
+    )
 
 
 def test_a_refund_made_here_is_not_counted_again_when_stripe_reports_it(
