@@ -153,6 +153,7 @@ ACCESS: dict[str, Access] = {
     "pledges.report": STEWARDS,
     "pledges.export_csv": STEWARDS,
     "pledges.export_xlsx": STEWARDS,
+    "pledges.export_summary_csv": STEWARDS,
     "pledges.ranking": STEWARDS,
     "pledges.ranking_xlsx": STEWARDS,
     "pledges.reattribute": STEWARDS,

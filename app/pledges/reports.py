@@ -1,5 +1,6 @@
-"""Reports for superiors (coordinators and admins): a pledge as XLSX, CSV or a printable page,
-and the ranking of budget units for a year, printable and as XLSX.
+"""Reports for superiors (coordinators and admins): a pledge as XLSX, as CSV (its summary, its
+ledger lines) or a printable page, and the ranking of budget units for a year, printable and as
+XLSX.
 
 Routes on the pledges blueprint (/pledges/...); every figure comes from app.services.reports,
 which takes them from app.services.pledges, so they equal the pledge page's.
@@ -66,6 +67,20 @@ def export_csv(pledge_id: int):
     )
     response.headers["Content-Disposition"] = (
         f"attachment; filename={reports.export_filename(pledge, 'csv', today)}"
+    )
+    return response
+
+
+@bp.get("/<int:pledge_id>/summary.csv")
+@report_readers
+def export_summary_csv(pledge_id: int):
+    """The pledge's figures and breakdowns as CSV (UTF-8 with a BOM): the XLSX's summary sheet."""
+    pledge, figures, today = _pledge_and_figures(pledge_id)
+    response = current_app.response_class(
+        reports.pledge_summary_csv(pledge, figures, utcnow()), mimetype="text/csv"
+    )
+    response.headers["Content-Disposition"] = (
+        f"attachment; filename={reports.export_filename(pledge, 'csv', today, 'summary')}"
     )
     return response
 

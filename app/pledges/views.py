@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -17,6 +18,7 @@ from app.pledges.forms import FindOrderForm, PledgeForm, ReattributeForm
 from app.services import organizations, pledges
 from app.services.clock import local_date, utcnow
 from app.services.errors import DomainError
+from app.services.money import format_yuan
 from app.services.pagination import paginate
 from app.services.pledges import OTHERS, UNCATEGORISED, LedgerFilter, PledgeData
 from app.web.access import roles_required
@@ -35,6 +37,10 @@ bp = Blueprint("pledges", __name__)
 coordinators = roles_required(Role.COORDINATOR, Role.ADMIN)
 
 ENTRIES_PER_PAGE = 50
+MONTH_ARG = re.compile(r"\d{4}-\d{2}", re.ASCII)
+#: Figures of the pledge page computed from what was met (its link shows those entries, and
+#: the ledger page says how the figure follows from their total).
+DERIVED_FIGURES = ("pace", "needed", "forecast")
 
 
 def percent(share: Decimal | None, places: int = 1) -> str:
@@ -72,14 +78,8 @@ def _margin() -> int:
 def index():
     """Every pledge with its progress; those behind pace by more than the margin on top."""
     today, margin = _today(), _margin()
-    rows = [
-        (pledge, pledges.progress(db.session, pledge, today, margin, breakdowns=False))
-        for pledge in pledges.list_pledges(db.session)
-    ]
-    alerts = sorted(
-        (row for row in rows if row[1].behind_alert),
-        key=lambda row: row[1].share_met - row[1].share_elapsed,
-    )
+    rows = pledges.with_progress(db.session, today, margin)
+    alerts = pledges.behind_pledges(db.session, today, margin, among=rows)
     return render_template(
         "pledges/index.html", rows=rows, alerts=alerts, margin=margin, today=today
     )
@@ -222,6 +222,19 @@ def _bad_filter():
     abort(400, description=_l("That filter value is not valid."))
 
 
+def _month_arg(name: str) -> date | None:
+    """A month written 2026-01, as its first day."""
+    raw = request.args.get(name, "")
+    if raw == "":
+        return None
+    if MONTH_ARG.fullmatch(raw):
+        try:
+            return date.fromisoformat(f"{raw}-01")
+        except ValueError:
+            pass  # 2026-13
+    abort(400, description=_l("Write the month as 2026-01."))
+
+
 def _key_arg(name: str, prefixes: str) -> str | None:
     raw = request.args.get(name, "")
     if raw == "":
@@ -237,12 +250,15 @@ def _key_arg(name: str, prefixes: str) -> str | None:
 
 def _selection(pledge) -> LedgerFilter:
     values: dict = {}
-    month = request.args.get("month", "")
-    if month:
-        try:
-            values["month"] = date.fromisoformat(f"{month}-01")
-        except ValueError:
-            abort(400, description=_l("Write the month as 2026-01."))
+    for name in ("month", "until"):
+        month = _month_arg(name)
+        if month is not None:
+            values[name] = month
+    canteen = request.args.get("canteen", "")
+    if canteen:
+        if canteen not in pledges.CANTEEN_VIEWS:
+            _bad_filter()
+        values["canteen"] = canteen
     channel = request.args.get("channel", "")
     if channel:
         try:
@@ -275,6 +291,9 @@ def ledger(pledge_id: int):
     """The entries behind a figure of the pledge page, with their total (the figure itself)."""
     pledge = pledges.get_pledge(db.session, pledge_id)
     selection = _selection(pledge)
+    figure = request.args.get("figure", "")
+    if figure and figure not in DERIVED_FIGURES:
+        _bad_filter()
     total_fen, count = pledges.ledger_total(db.session, pledge, selection)
     page = paginate(
         db.session,
@@ -290,6 +309,52 @@ def ledger(pledge_id: int):
         total_fen=total_fen,
         count=count,
         chips=_chips(pledge, selection),
+        basis=_basis(pledge, figure, total_fen) if figure and selection == LedgerFilter() else "",
+    )
+
+
+def _basis(pledge, figure: str, total_fen: int) -> str:
+    """How a figure of the pledge page follows from the total of the entries its link shows."""
+    f = pledges.progress(db.session, pledge, _today(), _margin(), breakdowns=False)
+    if figure == "forecast":
+        if f.forecast_fen is None:
+            return ""
+        return _(
+            "The forecast, %(forecast)s, is this total × %(days)s days of the period ÷ "
+            "%(elapsed)s days elapsed.",
+            forecast=format_yuan(f.forecast_fen),
+            days=f.days_total,
+            elapsed=f.days_elapsed,
+        )
+    if figure == "pace":
+        if not f.started:
+            return ""
+        return _(
+            "Pace: this total less %(ideal)s, where the even pace stands after %(elapsed)s of "
+            "%(days)s days, is %(ahead)s.",
+            ideal=format_yuan(f.ideal_fen),
+            elapsed=f.days_elapsed,
+            days=f.days_total,
+            ahead=format_yuan(f.ahead_fen),
+        )
+    if f.is_met:
+        return _(
+            "The target, %(target)s, is met: this total is %(over)s above it.",
+            target=format_yuan(f.target_fen),
+            over=format_yuan(total_fen - f.target_fen),
+        )
+    if f.ended:
+        return _(
+            "Short of the target: %(target)s less this total is %(remaining)s.",
+            target=format_yuan(f.target_fen),
+            remaining=format_yuan(f.remaining_fen),
+        )
+    return _(
+        "Needed per remaining week, %(needed)s: the target %(target)s less this total, × 7 ÷ "
+        "%(days)s days remaining, rounded up to the fen.",
+        needed=format_yuan(f.needed_per_week_fen),
+        target=format_yuan(f.target_fen),
+        days=f.days_remaining,
     )
 
 
@@ -298,6 +363,7 @@ def _chips(pledge, selection: LedgerFilter) -> list[tuple[str, str, str]]:
     chips = []
     args = request.args.to_dict()
     args.pop("page", None)
+    args.pop("figure", None)  # its explanation holds for the unfiltered total only
 
     def without(name: str) -> str:
         rest = {k: v for k, v in args.items() if k != name}
@@ -305,6 +371,16 @@ def _chips(pledge, selection: LedgerFilter) -> list[tuple[str, str, str]]:
 
     if selection.month is not None:
         chips.append((_("Month"), f"{selection.month:%Y-%m}", without("month")))
+    if selection.until is not None:
+        months = f"{pledge.period_start:%Y-%m} – {selection.until:%Y-%m}"
+        chips.append((_("Period"), months, without("until")))
+    if selection.canteen is not None:
+        regions = (
+            "、".join(localized(region) for region in pledge.regions)
+            if selection.canteen == pledges.CANTEEN_COVERED
+            else _("Every region")
+        )
+        chips.append((_("Canteen spending"), regions, without("canteen")))
     if selection.supplier_key:
         chips.append((_("Supplier"), _supplier_name(selection.supplier_key), without("supplier")))
     if selection.product_key:

@@ -60,6 +60,11 @@ TOP = 10
 #: The key of the remainder slice, and of "no category" in the category breakdown.
 OTHERS = "others"
 UNCATEGORISED = 0
+#: The ledger views behind a share pledge's actual share: its units' canteen bulk spending from
+#: the covered regions (the part) and from every region (the whole it is divided by).
+CANTEEN_COVERED = "covered"
+CANTEEN_ALL = "all"
+CANTEEN_VIEWS = (CANTEEN_COVERED, CANTEEN_ALL)
 
 
 def require_coordinator(actor: Actor) -> None:
@@ -362,23 +367,35 @@ def months_of(start: date, end: date) -> list[date]:
     return months
 
 
-def _scope(pledge: Pledge, columns) -> list:
-    """The pledge's units, regions and channels as conditions on a table with those columns."""
-    conditions = [columns.origin_region_id.in_([region.id for region in pledge.regions])]
+def _scope(pledge: Pledge, columns, canteen: str | None = None) -> list:
+    """The pledge's units, regions and channels as conditions on a table with those columns.
+
+    With `canteen` (CANTEEN_COVERED or CANTEEN_ALL): the units' canteen bulk spending instead,
+    from the covered regions or from every region, whatever channels the pledge counts: the
+    two sides of a share pledge's actual share.
+    """
+    region_ids = [region.id for region in pledge.regions]
+    conditions = []
     org_ids = [org.id for org in pledge.organizations]
     if org_ids:
         conditions.append(columns.buyer_organization_id.in_(org_ids))
-    channels = pledge.channel_set
-    if channels:
-        conditions.append(columns.channel.in_(sorted(channels)))
+    if canteen is None:
+        conditions.append(columns.origin_region_id.in_(region_ids))
+        channels = pledge.channel_set
+        if channels:
+            conditions.append(columns.channel.in_(sorted(channels)))
+        return conditions
+    conditions.append(columns.channel == Channel.CANTEEN_BULK)
+    if canteen == CANTEEN_COVERED:
+        conditions.append(columns.origin_region_id.in_(region_ids))
     return conditions
 
 
-def _month_scope(pledge: Pledge) -> list:
+def _month_scope(pledge: Pledge, canteen: str | None = None) -> list:
     return [
         LedgerMonth.month >= pledge.period_start,
         LedgerMonth.month <= pledge.period_end,
-        *_scope(pledge, LedgerMonth),
+        *_scope(pledge, LedgerMonth, canteen),
     ]
 
 
@@ -499,16 +516,9 @@ def _breakdowns(session: Session, sums: _Sums, total: int):
 
 
 def _canteen_ratio(session: Session, pledge: Pledge) -> tuple[int, int]:
-    """(covered-origin, all-origin) canteen spending of the pledge's units in its period."""
+    """(covered-origin, all-origin) canteen spending of the pledge's units in its period: the
+    sums of the ledger views CANTEEN_COVERED and CANTEEN_ALL, in one read of the roll-up."""
     region_ids = [region.id for region in pledge.regions]
-    conditions = [
-        LedgerMonth.month >= pledge.period_start,
-        LedgerMonth.month <= pledge.period_end,
-        LedgerMonth.channel == Channel.CANTEEN_BULK,
-    ]
-    org_ids = [org.id for org in pledge.organizations]
-    if org_ids:
-        conditions.append(LedgerMonth.buyer_organization_id.in_(org_ids))
     covered, total = session.execute(
         sa.select(
             sa.func.coalesce(
@@ -521,7 +531,7 @@ def _canteen_ratio(session: Session, pledge: Pledge) -> tuple[int, int]:
                 0,
             ),
             sa.func.coalesce(sa.func.sum(LedgerMonth.amount_fen), 0),
-        ).where(*conditions)
+        ).where(*_month_scope(pledge, CANTEEN_ALL))
     ).one()
     return int(covered), int(total)
 
@@ -648,17 +658,32 @@ def progress(
     return result
 
 
-def behind_pledges(
+def with_progress(
     session: Session, today: date, behind_margin_percent: int = DEFAULT_BEHIND_MARGIN_PERCENT
 ) -> list[tuple[Pledge, PledgeProgress]]:
-    """Running pledges behind pace by more than the margin, the furthest behind first."""
-    found = []
-    for pledge in list_pledges(session):
-        if not pledge.period_start <= today <= pledge.period_end:
-            continue
-        figures = progress(session, pledge, today, behind_margin_percent, breakdowns=False)
-        if figures.behind_alert:
-            found.append((pledge, figures))
+    """Every pledge with its figures on `today` (no breakdowns), the latest periods first."""
+    return [
+        (pledge, progress(session, pledge, today, behind_margin_percent, breakdowns=False))
+        for pledge in list_pledges(session)
+    ]
+
+
+def behind_pledges(
+    session: Session,
+    today: date,
+    behind_margin_percent: int = DEFAULT_BEHIND_MARGIN_PERCENT,
+    among: Iterable[tuple[Pledge, PledgeProgress]] | None = None,
+) -> list[tuple[Pledge, PledgeProgress]]:
+    """Running pledges behind pace by more than the margin, the furthest behind first; from
+    `among` (pledges with their figures, as with_progress gives them) when the caller has them."""
+    if among is None:
+        among = (
+            (pledge, progress(session, pledge, today, behind_margin_percent, breakdowns=False))
+            for pledge in list_pledges(session)
+            if pledge.period_start <= today <= pledge.period_end
+        )
+    # behind_alert is only ever set while the period runs (days elapsed and days remaining).
+    found = [(pledge, figures) for pledge, figures in among if figures.behind_alert]
     return sorted(found, key=lambda pair: pair[1].share_met - pair[1].share_elapsed)
 
 
@@ -668,9 +693,15 @@ def behind_pledges(
 @dataclass(frozen=True)
 class LedgerFilter:
     """What a figure was: one month, supplier, product, category or channel of a pledge, or the
-    "others" of a breakdown (everything but the keys listed in `excluded`)."""
+    "others" of a breakdown (everything but the keys listed in `excluded`); the months up to
+    one (a cumulative figure); or a side of a share pledge's actual share (`canteen`)."""
 
     month: date | None = None
+    #: The first day of the last month counted (inclusive), for a cumulative figure.
+    until: date | None = None
+    #: CANTEEN_COVERED or CANTEEN_ALL: the canteen spending behind the actual share instead of
+    #: what the pledge counts.
+    canteen: str | None = None
     supplier_key: str | None = None
     product_key: str | None = None
     category_id: int | None = None
@@ -698,17 +729,19 @@ def _category_match(column, ids: Iterable[int]):
     return match
 
 
-def _dates(pledge: Pledge, month: date | None) -> tuple[date, date]:
-    if month is None:
-        return pledge.period_start, pledge.period_end
-    return max(pledge.period_start, month), min(pledge.period_end, last_day_of_month(month))
+def _dates(pledge: Pledge, month: date | None, until: date | None = None) -> tuple[date, date]:
+    first, last = pledge.period_start, pledge.period_end
+    if month is not None:
+        first, last = max(first, month), min(last, last_day_of_month(month))
+    if until is not None:
+        last = min(last, last_day_of_month(until))
+    return first, last
 
 
 def check_filter(pledge: Pledge, selection: LedgerFilter) -> None:
-    if selection.month is not None and not (
-        pledge.period_start <= selection.month <= pledge.period_end
-    ):
-        raise NotFound(_l("That month is outside the pledge's period."))
+    for month in (selection.month, selection.until):
+        if month is not None and not (pledge.period_start <= month <= pledge.period_end):
+            raise NotFound(_l("That month is outside the pledge's period."))
 
 
 def ledger_query(
@@ -719,15 +752,19 @@ def ledger_query(
     category_id: int | None = None,
     channel: Channel | None = None,
     excluded: Mapping[str, Sequence] | None = None,
+    until: date | None = None,
+    canteen: str | None = None,
 ) -> sa.Select:
     """The entries behind a figure, newest first: the pledge's units, regions, channels and
-    period, narrowed the way the roll-up was summed (supplier and product by key, category by
-    id, UNCATEGORISED for none). Uses ix_ledger_entries_org_day or ix_ledger_entries_day."""
-    first, last = _dates(pledge, month)
+    period (up to the end of the month `until`), narrowed the way the roll-up was summed
+    (supplier and product by key, category by id, UNCATEGORISED for none); with `canteen`, the
+    units' canteen spending instead (see _scope). Uses ix_ledger_entries_org_day or
+    ix_ledger_entries_day."""
+    first, last = _dates(pledge, month, until)
     stmt = sa.select(LedgerEntry).where(
         LedgerEntry.occurred_on >= first,
         LedgerEntry.occurred_on <= last,
-        *_scope(pledge, LedgerEntry),
+        *_scope(pledge, LedgerEntry, canteen),
     )
     if supplier_key is not None:
         stmt = stmt.where(
@@ -763,9 +800,11 @@ def ledger_query(
 
 def ledger_total(session: Session, pledge: Pledge, selection: LedgerFilter) -> tuple[int, int]:
     """(amount, number of entries) of a drill-down, from the roll-up: the figure clicked."""
-    conditions = _month_scope(pledge)
+    conditions = _month_scope(pledge, selection.canteen)
     if selection.month is not None:
         conditions.append(LedgerMonth.month == selection.month)
+    if selection.until is not None:
+        conditions.append(LedgerMonth.month <= selection.until)
     if selection.supplier_key is not None:
         conditions.append(LedgerMonth.supplier_key == selection.supplier_key)
     if selection.product_key is not None:
@@ -811,6 +850,8 @@ def ledger_entries(session: Session, pledge: Pledge, selection: LedgerFilter) ->
         category_id=selection.category_id,
         channel=selection.channel,
         excluded=selection.excluded,
+        until=selection.until,
+        canteen=selection.canteen,
     )
 
 

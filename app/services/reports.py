@@ -49,6 +49,7 @@ from app.models import (
     Region,
 )
 from app.services import pledges
+from app.services.clock import to_local
 from app.services.exports import _cell, _column_widths, _sheet_title, write_xlsx, yuan
 from app.services.pledges import PledgeProgress
 
@@ -62,6 +63,8 @@ WIDTH_SAMPLE = 500
 ON_PACE_DAYS = Decimal(1)
 BOARD_TOP_PRODUCTS = 5
 PERCENT_FORMAT = "0.0%"
+#: The summary block's rows whose value is a share (a fraction, shown in per cent).
+SHARE_LABELS = ("完成率 Share met", "时间进度 Period elapsed")
 
 # Spreadsheet and CSV headers are in both languages, as in app.services.exports: files are
 # passed on to people who may read either.
@@ -335,7 +338,7 @@ def pledge_xlsx(
         summary.column_dimensions[get_column_letter(index)].width = width
     for label, value in block:
         value_cell = _cell(summary, value)
-        if label in ("完成率 Share met", "时间进度 Period elapsed"):
+        if label in SHARE_LABELS:
             _percent(value_cell)
         summary.append([_cell(summary, label, bold=True), value_cell])
     for title, headers, rows in tables:
@@ -400,9 +403,46 @@ def pledge_csv(session: Session, pledge: Pledge) -> Iterator[str]:
     yield buffer.getvalue()
 
 
-def export_filename(pledge: Pledge, extension: str, today: date) -> str:
-    """shanhai-pledge-12-20261127.xlsx: ASCII, so every browser saves it under that name."""
-    return f"shanhai-pledge-{pledge.id}-{today:%Y%m%d}.{extension}"
+def _csv_value(value, share: bool = False) -> str:
+    """A summary value as the CSV shows it: a share in per cent, an amount in yuan with two
+    decimals, the time generated in Zhoushan's time, text never as a formula."""
+    if value is None:
+        return ""
+    if share:
+        return share_text(value)
+    if isinstance(value, datetime):
+        return to_local(value).strftime("%Y-%m-%d %H:%M")
+    if isinstance(value, Decimal | int):
+        return f"{value:.2f}"
+    return _csv_text(value)
+
+
+def pledge_summary_csv(pledge: Pledge, figures: PledgeProgress, now: datetime) -> str:
+    """The summary sheet of the XLSX as CSV, with a byte-order mark: the header block (pledge,
+    period, target, met, share...), then each breakdown under its title and column headers,
+    separated by empty lines. The same figures, formatted where the sheet formats its cells."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    buffer.write("\ufeff")
+    for label, value in summary_block(pledge, figures, now):
+        writer.writerow([label, _csv_value(value, share=label in SHARE_LABELS)])
+    for title, headers, rows in _breakdown_tables(figures):
+        writer.writerow([])
+        writer.writerow([title])
+        writer.writerow(headers)
+        shares = title != "按月 By month"  # a slice's third column is its share of met
+        for row in rows:
+            writer.writerow(
+                [_csv_value(value, share=shares and i == 2) for i, value in enumerate(row)]
+            )
+    return buffer.getvalue()
+
+
+def export_filename(pledge: Pledge, extension: str, today: date, part: str = "") -> str:
+    """shanhai-pledge-12-20261127.xlsx (or ...-12-summary-20261127.csv for a `part`): ASCII,
+    so every browser saves it under that name."""
+    name = f"{pledge.id}-{part}" if part else f"{pledge.id}"
+    return f"shanhai-pledge-{name}-{today:%Y%m%d}.{extension}"
 
 
 # --- the ranking of budget units --------------------------------------------------------------

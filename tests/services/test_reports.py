@@ -234,6 +234,38 @@ def test_the_xlsx_summary_lists_the_breakdowns(session, busy):
     assert Decimal(str(months[-1][3])) == Decimal("530000.00")  # the ideal reaches the target
 
 
+def test_the_summary_csv_has_the_xlsx_summarys_figures_and_breakdowns(session, busy):
+    pledge, _counted = busy
+    figures = pledges.progress(session, pledge, TODAY)
+    sheet = openpyxl.load_workbook(
+        io.BytesIO(reports.pledge_xlsx(session, pledge, figures, NOW))
+    ).worksheets[0]
+
+    text = reports.pledge_summary_csv(pledge, figures, NOW)
+
+    assert text.startswith("\ufeff")
+    rows = list(csv.reader(io.StringIO(text.removeprefix("\ufeff"))))
+    block = {row[0]: row[1] for row in rows[:13]}
+    xlsx = {sheet.cell(row, 1).value: sheet.cell(row, 2).value for row in range(1, 14)}
+    assert list(block) == list(xlsx)  # the same header block, in the same order
+    assert block["承诺 Pledge"] == "2026年达州消费帮扶"
+    assert block["期间 Period"] == "2026-01-01 – 2026-12-31"
+    for label in ("目标（元）Target", "完成（元）Met", "预计（元）Forecast"):
+        assert Decimal(block[label]) == Decimal(str(xlsx[label])), label
+    assert block["完成（元）Met"] == "17224.50"
+    assert block["完成率 Share met"] == "3.2%"  # 17,224.50 of 530,000
+    assert block["时间进度 Period elapsed"] == "45.2%"  # 165 of 365 days
+    assert block["生成时间 Generated"] == "2026-06-15 12:00"  # Zhoushan's time
+    assert block["进度 Pace"] == xlsx["进度 Pace"]
+
+    months = [row for row in rows if row and row[0].startswith("2026-")]
+    assert len(months) == 12
+    assert months[-1][2:] == ["17224.50", "530000.00"]  # cumulative, and the ideal at the end
+    assert ["按品类 By category"] in rows
+    # A product name that a spreadsheet would run as a formula is quoted.
+    assert ['\'=HYPERLINK("http://x")', "888.00", "5.2%"] in rows
+
+
 def test_beyond_the_line_limit_the_ledger_sheet_points_to_the_csv(session, busy):
     pledge, counted = busy
     figures = pledges.progress(session, pledge, TODAY)

@@ -62,6 +62,7 @@ SHARED_BY_DESIGN = {
     "pledges.report": "pledges are the programme's, kept by the stewards",
     "pledges.export_csv": "pledges are the programme's, kept by the stewards",
     "pledges.export_xlsx": "pledges are the programme's, kept by the stewards",
+    "pledges.export_summary_csv": "pledges are the programme's, kept by the stewards",
     "pledges.import_detail": "offline sales imports are the programme's, kept by the stewards",
     "pledges.commit_import": "offline sales imports are the programme's, kept by the stewards",
     "pledges.discard_import": "offline sales imports are the programme's, kept by the stewards",

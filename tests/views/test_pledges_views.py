@@ -15,10 +15,11 @@ from html.parser import HTMLParser
 import pytest
 import sqlalchemy as sa
 
-from app.models import LedgerEntry, LedgerSource, Pledge, PledgeKind, Role
+from app.models import Channel, LedgerEntry, LedgerSource, Pledge, PledgeKind, Role
 from app.pledges import views as pledge_views
 from app.services import accounts, orders
 from app.services.clock import local_date, utcnow
+from app.services.money import format_yuan
 from app.services.pledges import last_day_of_month
 from tests import helpers
 from tests.conftest import page_text
@@ -212,6 +213,10 @@ def test_a_share_pledge_for_one_canteen_with_chosen_channels(
             {"kind": "share", "declared_spending": "0", "share_percent": "15"},
             "The declared spending must be more than zero.",
         ),
+        (
+            {"kind": "share", "declared_spending": "1000000", "share_percent": "1e1000000000"},
+            "Enter a share between 10 and 100 per cent, with at most two decimals.",
+        ),
     ],
 )
 def test_bad_input_is_refused_with_a_message_the_input_kept_and_nothing_saved(
@@ -342,23 +347,83 @@ def test_the_page_figures_equal_sums_over_the_ledger_computed_here(
     assert "Behind" in text and "days behind the even pace" in text
 
 
+@pytest.fixture(params=["fixed", "share"])
+def linked(request, app, make, session, counted, w):
+    """The counted year's Dazhou pledge; or the canteen's reserved share of its spending, with a
+    Zhoushan delivery too, which its actual share is divided by but does not count."""
+    if request.param == "fixed":
+        return counted
+    with app.app_context():
+        received_delivery(
+            make,
+            session,
+            w,
+            [(w.hairtail, "20")],
+            at(date(2026, 3, 3)),
+            {w.hairtail.id: "20"},
+            seller=w.fish_seller,
+        )
+    return make.pledge(
+        name="机关食堂预留份额",
+        kind=PledgeKind.SHARE,
+        organizations=[w.kitchen],
+        regions=[w.dazhou],
+        channels=[Channel.CANTEEN_BULK, Channel.OFFLINE],
+        declared_spending_fen=200_000_000,
+        share_percent=Decimal(15),
+    )
+
+
+#: Figures computed from what was met: their links show the entries met, and the ledger page
+#: says how the figure follows from their total.
+DERIVED = {"fig-pace", "fig-needed", "fig-forecast"}
+
+
 def test_every_figure_links_to_entries_that_add_up_to_it(
-    client, coordinator, session, counted, fixed_today
+    client, coordinator, session, linked, fixed_today
 ):
-    found = figures_of(client.get(f"/pledges/{counted.id}"))
-    # Each linked amount (the pace is met minus the even pace: its link shows what was met).
-    links = [
-        (a["href"], int(a["data-fen"]))
-        for tag, a in found.found
-        if tag == "a" and a.get("id") != "fig-pace"
-    ]
-    assert len(links) >= 12 + 3  # every month, every supplier, product, category and channel
-    for href, figure in links:
-        assert href.startswith(f"/pledges/{counted.id}/ledger"), href
-        drill = figures_of(client.get(href))
-        assert int(drill.by_id("ledger-total")["data-fen"]) == figure, href
+    pledge = linked
+    found = figures_of(client.get(f"/pledges/{pledge.id}"))
+    links = [(a.get("id"), a["href"], int(a["data-fen"])) for tag, a in found.found if tag == "a"]
+    # Every month and every month's cumulative, the derived figures, every breakdown's slice.
+    assert len(links) >= 12 + 12 + len(DERIVED) + 3
+    totals = {}
+    for element_id, href, figure in links:
+        assert href.startswith(f"/pledges/{pledge.id}/ledger"), href
+        response = client.get(href)
+        drill = figures_of(response)
+        total = int(drill.by_id("ledger-total")["data-fen"])
         entries = [int(a["data-fen"]) for tag, a in drill.found if tag == "td"]
-        assert sum(entries) == figure, href
+        assert sum(entries) == total, href
+        if element_id in DERIVED:
+            # The figure is worked out on the page the link leads to.
+            assert format_yuan(figure) in page_text(response), href
+        else:
+            assert total == figure, href
+        totals[element_id] = total
+
+    met, target = totals["fig-met"], pledge.target_fen
+    assert met > 0 and all(totals[element_id] == met for element_id in DERIVED)
+    # On 1 July: 181 of the 365 days gone, 184 to go.
+    shown = {element_id: int(found.by_id(element_id)["data-fen"]) for element_id in DERIVED}
+    assert shown["fig-forecast"] == round_half_up(Decimal(met) * 365 / 181)
+    assert shown["fig-needed"] == -(-(target - met) * 7 // 184)
+    assert shown["fig-pace"] == met - round_half_up(Decimal(target) * 181 / 365)
+
+    cumulative = {a["data-until"]: int(a["data-fen"]) for _t, a in found.found if "data-until" in a}
+    assert len(cumulative) == 12 and cumulative["2026-12"] == met
+    assert cumulative["2026-03"] < cumulative["2026-05"]
+
+    if pledge.kind == PledgeKind.SHARE:
+        covered, every_region = totals["fig-canteen-covered"], totals["fig-canteen-all"]
+        # 37.5 kg x 19.99 + 20 kg x 21.50 of Dazhou bacon; 20 kg x 35.80 of Zhoushan hairtail.
+        assert (covered, every_region) == (74963 + 43000, 74963 + 43000 + 71600)
+        ratio = page_text(client.get(f"/pledges/{pledge.id}"))
+        assert f"{Decimal(covered * 100) / every_region:.1f}%" in ratio
+
+
+def round_half_up(value: Decimal) -> int:
+    return int(value.quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
 def test_the_ledger_links_each_entry_to_its_order(client, coordinator, session, counted, w):
@@ -384,6 +449,11 @@ def test_a_bad_or_foreign_ledger_filter_is_refused(client, coordinator, counted)
     for query in (
         "month=2026-13",
         "month=x",
+        "until=2026-13",
+        "until=abc",
+        "until=2026-1",
+        "canteen=elsewhere",
+        "figure=profit",
         "channel=barter",
         "supplier=x1",
         "supplier=sabc",
@@ -392,7 +462,10 @@ def test_a_bad_or_foreign_ledger_filter_is_refused(client, coordinator, counted)
         "page=0",
     ):
         assert client.get(f"{base}?{query}").status_code == 400, query
+    for query in ("until=2026-13", "until=abc"):
+        assert "Write the month as 2026-01." in page_text(client.get(f"{base}?{query}"))
     assert client.get(f"{base}?month=2027-01").status_code == 404
+    assert client.get(f"{base}?until=2025-12").status_code == 404
     assert client.get("/pledges/999999/ledger").status_code == 404
 
 

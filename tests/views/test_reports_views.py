@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import date
 from decimal import Decimal
 
@@ -98,6 +99,41 @@ def test_the_csv_download_is_utf8_with_a_bom_and_adds_up(client, actions, world)
     assert {row[1] for row in rows[1:]} == {"机关食堂"}
 
 
+def test_the_summary_csv_has_the_header_block_and_breakdowns_with_the_pages_totals(
+    client, actions, world
+):
+    actions.login_as(world.coordinator)
+    page = client.get(f"/pledges/{world.pledge.id}")
+    assert f'href="/pledges/{world.pledge.id}/summary.csv"' in page.get_data(as_text=True)
+    page_met = int(re.search(r'id="fig-met" data-fen="(-?\d+)"', page.get_data(as_text=True))[1])
+    book = openpyxl.load_workbook(
+        io.BytesIO(client.get(f"/pledges/{world.pledge.id}/export.xlsx").data)
+    )
+    xlsx_met = Decimal(str(book.worksheets[0]["B7"].value))
+
+    response = client.get(f"/pledges/{world.pledge.id}/summary.csv")
+
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    disposition = response.headers["Content-Disposition"]
+    assert "attachment" in disposition and disposition.endswith(".csv")
+    assert f"shanhai-pledge-{world.pledge.id}-summary-" in disposition
+    assert response.data.startswith("\ufeff".encode())
+    rows = list(csv.reader(io.StringIO(response.data.decode("utf-8-sig"))))
+    block = {row[0]: row[1] for row in rows[:13]}
+    assert block["承诺 Pledge"] == "年度达州采购计划"
+    assert block["期间 Period"] == f"{YEAR_START} – {TODAY.year}-12-31"
+    assert block["目标（元）Target"] == "530000.00"
+    csv_met = Decimal(block["完成（元）Met"])
+    assert csv_met * 100 == page_met == world.met_fen and csv_met == xlsx_met
+    assert block["完成率 Share met"] == "25.2%"
+    # The breakdowns under their titles, as on the spreadsheet's summary sheet.
+    titles = [row[0] for row in rows if len(row) == 1]
+    assert titles == ["按月 By month", "按渠道 By channel", "按供应商 By supplier",
+                      "按商品 By product", "按品类 By category"]  # fmt: skip
+    channel = rows[rows.index(["按渠道 By channel"]) + 2]
+    assert channel[1:] == ["133456.00", "100.0%"]  # all of it through the canteen
+
+
 def test_the_printable_report_shows_the_figures_on_one_page(client, actions, world):
     actions.login_as(world.coordinator)
     response = client.get(f"/pledges/{world.pledge.id}/report")
@@ -147,7 +183,12 @@ def test_the_ranking_spreadsheet(client, actions, world):
 
 @pytest.mark.parametrize(
     "path",
-    ["/pledges/{id}/export.xlsx", "/pledges/{id}/export.csv", "/pledges/{id}/report"],
+    [
+        "/pledges/{id}/export.xlsx",
+        "/pledges/{id}/export.csv",
+        "/pledges/{id}/summary.csv",
+        "/pledges/{id}/report",
+    ],
 )
 def test_reports_are_for_coordinators_and_admins(client, actions, make, world, path):
     url = path.format(id=world.pledge.id)
@@ -160,5 +201,5 @@ def test_reports_are_for_coordinators_and_admins(client, actions, make, world, p
 
 def test_an_unknown_pledge_is_not_found(client, actions, world):
     actions.login_as(world.coordinator)
-    for suffix in ("export.xlsx", "export.csv", "report"):
+    for suffix in ("export.xlsx", "export.csv", "summary.csv", "report"):
         assert client.get(f"/pledges/999999/{suffix}").status_code == 404
