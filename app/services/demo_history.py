@@ -1,14 +1,18 @@
 """A year of demo history, made through the real services: what `flask seed-demo` adds after
 the catalog and the accounts, so that the pledge pages have something to show.
 
-- One canteen bulk order a month since January: drafted and submitted by the demo buyer,
-  approved by the demo manager, confirmed and shipped by each supplier's account, received with
-  the weights actually weighed (a little short on goods sold by weight) and invoiced; the
-  invoices of earlier months paid by bank transfer.
+- One canteen bulk order for each month of the year gone by: drafted and submitted by the demo
+  buyer, approved by the demo manager, confirmed and shipped by each supplier's account,
+  received with the weights actually weighed (a little short on goods sold by weight) and
+  invoiced; the invoices of earlier months paid by bank transfer. In January, when no month of
+  the year is over yet, one order placed in late December and received in the first days of
+  January instead.
 - A few staff purchases a month, paid at the counter and handed over.
 - Three pledges for the current year: the canteen's 530,000 CNY plan with Dazhou, the whole
   administration's consumption-assistance pledge, and the canteen's reserved share (15 %).
-- One imported file of offline sales (政采云), committed.
+- One imported file of offline sales (政采云), committed; a quarter of its rows are the
+  canteen's offline purchases of Dazhou goods, so the 530,000 CNY plan is met partly by the
+  orders and partly by the file, on any day of the year.
 
 Every step goes through the same services as the pages, with the time of the step passed in,
 so every figure can be traced as a real one would. It runs once: a database that already has a
@@ -115,7 +119,20 @@ def _received(quantity: Decimal, by_weight: bool, month: int) -> Decimal:
     return (quantity * Decimal("0.985")).quantize(Decimal("0.1"), rounding=ROUND_DOWN)
 
 
-def _canteen_month(session, month_start: date, basket, people, sellers, report, today) -> None:
+def _canteen_order(
+    session,
+    basket,
+    people,
+    sellers,
+    report,
+    *,
+    placed: datetime,
+    delivery_date: date,
+    received_at: datetime,
+    today: date,
+) -> None:
+    """The canteen's order of `basket`, placed at `placed`, confirmed a day later, shipped four
+    days later and received at `received_at`; paid 17 days after delivery if that is gone."""
     buyer, manager, coordinator = people
     products = {
         p.code: p
@@ -130,15 +147,14 @@ def _canteen_month(session, month_start: date, basket, people, sellers, report, 
         wanted[product.id] = bulk_minimum(product) * 2 + extra_cases * 4 * product.case_size
     if not wanted:
         return
-    placed = _at(month_start + timedelta(days=2), 9)
     order = canteen.create_draft(session, buyer, placed, wanted)
     canteen.update_details(
         session,
         order,
         buyer,
-        delivery_date=month_start + timedelta(days=8),
+        delivery_date=delivery_date,
         delivery_address=order.delivery_address,
-        po_reference=f"ST-{month_start:%Y%m}",
+        po_reference=f"ST-{delivery_date:%Y%m}",
         notes="",
     )
     canteen.submit(session, order, buyer, placed, canteen.CanteenPolicy())
@@ -151,13 +167,12 @@ def _canteen_month(session, month_start: date, basket, people, sellers, report, 
             session,
             delivery,
             seller,
-            placed + timedelta(days=5),
-            f"DN-{month_start:%Y%m}-{delivery.supplier_id}",
+            placed + timedelta(days=4),
+            f"DN-{delivery_date:%Y%m}-{delivery.supplier_id}",
         )
-        received_at = _at(month_start + timedelta(days=8), 10)
         goods_in = {
             line.id: canteen.ReceivedLine(
-                str(_received(line.quantity, line.unit.is_weight, month_start.month)),
+                str(_received(line.quantity, line.unit.is_weight, delivery_date.month)),
                 note="" if not line.unit.is_weight else "按实际过磅",
             )
             for line in delivery.open_lines
@@ -165,7 +180,7 @@ def _canteen_month(session, month_start: date, basket, people, sellers, report, 
         invoice = canteen.receive(
             session, delivery, manager, received_at, goods_in, canteen.CanteenPolicy()
         )
-        paid_on = month_start + timedelta(days=25)
+        paid_on = delivery_date + timedelta(days=17)
         if paid_on < today:
             invoices.record_payment(
                 session,
@@ -262,8 +277,34 @@ def seed_history(session: Session, *, password: str, now: datetime) -> HistoryRe
     for month in range(1, today.month):
         month_start = date(today.year, month, 1)
         basket = CANTEEN_BASKETS[(month - 1) % len(CANTEEN_BASKETS)]
-        _canteen_month(session, month_start, basket, people, sellers, report, today)
+        delivery_date = month_start + timedelta(days=8)
+        _canteen_order(
+            session,
+            basket,
+            people,
+            sellers,
+            report,
+            placed=_at(month_start + timedelta(days=2), 9),
+            delivery_date=delivery_date,
+            received_at=_at(delivery_date, 10),
+            today=today,
+        )
         _staff_month(session, month_start, clerk, report)
+    if today.month == 1:
+        # No month of the year is over yet: the order placed before the holiday arrives in the
+        # first days of January (by now at the latest), so the year's pledges start from it.
+        delivery_date = min(today, date(today.year, 1, 2))
+        _canteen_order(
+            session,
+            CANTEEN_BASKETS[0],
+            people,
+            sellers,
+            report,
+            placed=_at(date(today.year - 1, 12, 27), 9),
+            delivery_date=delivery_date,
+            received_at=min(_at(delivery_date, 10), now),
+            today=today,
+        )
     _pledges(session, people[2], today.year, now, report)
     _offline_import(session, people[2], today.year, now, report)
     session.flush()

@@ -728,37 +728,49 @@ def known_sources(session: Session) -> list[str]:
 
 def demo_offline_sales(today: date, *, year: int = 2026, rows: int = 20) -> bytes:
     """A CSV of `rows` realistic offline sales in `year` up to `today`, as 政采云 exports them
-    (reference ZCY-<year>-0001, ...): the demo units buying the demo catalog's goods.
+    (reference ZCY-<year>-0001, ...): the demo units buying the demo catalog's goods, every
+    fourth row the canteen buying Dazhou goods offline (what its Dazhou plan counts).
 
-    The dates fall inside the calendar year (and not after `today`), so a calendar-year pledge
-    of that year covers them. The same arguments give the same file.
+    The dates fall inside the calendar year and, in the year of `today`, not after it: in the
+    first days of January they all fall on the days gone so far. So a calendar-year pledge of
+    that year covers them, and the file imports on any day. The same arguments give the same
+    file.
     """
     from app.services import demo_data
     from app.services.demo import CENTER_ORGANIZATIONS
 
     buyers = [org["code"] for org in CENTER_ORGANIZATIONS if org["kind"] != OrgKind.COUNTER]
+    canteen = next(org["code"] for org in CENTER_ORGANIZATIONS if org["kind"] == OrgKind.CANTEEN)
     suppliers = {supplier["code"]: supplier for supplier in demo_data.SUPPLIERS}
     products = demo_data.PRODUCTS
+    dazhou = [product for product in products if product["region"] == "dazhou"]
     first = date(year, 1, 5)
     last = min(date(year, 12, 28), today) if today.year == year else date(year, 12, 28)
+    if last < first:
+        first = date(year, 1, 1)
     span = max((last - first).days, 0)
     rng = random.Random(year)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(TEMPLATE_HEADER)
     for n in range(rows):
-        product = products[rng.randrange(len(products))]
+        for_canteen = n % 4 == 0
+        choices = dazhou if for_canteen else products
+        product = choices[rng.randrange(len(choices))]
         supplier = suppliers[product["supplier"]]
         day = first + timedelta(days=span * n // max(rows - 1, 1))
         # Union purchases: festival boxes before the Dragon Boat (June) and Mid-Autumn (Sept).
-        union = day.month in (6, 9) and n % 2 == 0
-        # A few hundred to a few thousand yuan, in whole units of the product.
-        target = rng.randrange(200_000, 600_000) if union else rng.randrange(30_000, 400_000)
+        union = day.month in (6, 9) and n % 2 == 0 and not for_canteen
+        # A few hundred to a few thousand yuan, in whole units of the product; the canteen and
+        # the union buy by the case.
+        large = union or for_canteen
+        target = rng.randrange(200_000, 600_000) if large else rng.randrange(30_000, 400_000)
         amount = product["retail_price_fen"] * max(1, round(target / product["retail_price_fen"]))
+        buyer = buyers[rng.randrange(len(buyers))]
         writer.writerow(
             (
                 day.isoformat(),
-                buyers[rng.randrange(len(buyers))],
+                canteen if for_canteen else buyer,
                 product["region"],
                 supplier["name_zh"],
                 product["name_zh"],
