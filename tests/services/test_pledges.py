@@ -827,6 +827,219 @@ def test_reattribution_needs_a_coordinator_a_reason_and_a_buying_unit(session, m
     assert len(entries_of(session)) == 1
 
 
+def test_a_refund_after_a_reattribution_comes_off_the_unit_it_now_counts_for(session, make, w):
+    finance_pledge = year_pledge(make, w, organizations=[w.finance])
+    health_pledge = year_pledge(make, w, organizations=[w.health])
+    order = paid_order(
+        session,
+        w,
+        w.staff,
+        [(w.beef, "1"), (w.eggs, "1")],
+        at(date(2026, 3, 2)),
+        at(date(2026, 3, 2), 11),
+    )
+    pledges.reattribute(
+        session,
+        w.coordinator,
+        at(date(2026, 4, 10)),
+        to_organization_id=w.health.id,
+        reason="应计入卫健委",
+        retail_order_id=order.id,
+    )
+    session.commit()
+    orders.refund(session, order, w.clerk, at(date(2026, 4, 20)), None, None, "退货")
+    session.commit()
+
+    assert net_by(session, "buyer_organization_id") == {w.finance.id: 0, w.health.id: 0}
+    assert (met(session, finance_pledge), met(session, health_pledge)) == (0, 0)
+    assert pledges.attribution(session, retail_order_id=order.id).net_by_organization == []
+    assert ledger.check_rollup(session) == []
+
+
+def test_canteen_entries_after_a_reattribution_count_for_the_unit_it_now_counts_for(
+    session, make, w
+):
+    kitchen_pledge = year_pledge(make, w, regions=[w.dazhou, w.zhoushan], organizations=[w.kitchen])
+    finance_pledge = year_pledge(make, w, regions=[w.dazhou, w.zhoushan], organizations=[w.finance])
+    order = make.bulk_order(
+        w.buyer, [(w.bacon, "20"), (w.hairtail, "10")], now=at(date(2026, 5, 4)), policy=POLICY
+    )
+    bacon_delivery, fish_delivery = sorted(order.deliveries, key=lambda d: d.supplier_id)
+    make.shipped(bacon_delivery, w.seller, now=at(date(2026, 5, 5)))
+    make.shipped(fish_delivery, w.fish_seller, now=at(date(2026, 5, 5)))
+
+    def receive(delivery, hour):
+        return canteen.receive(
+            session,
+            delivery,
+            w.manager,
+            at(order.delivery_date, hour),
+            {line.id: ReceivedLine(str(line.quantity)) for line in delivery.open_lines},
+            POLICY,
+        )
+
+    bacon_invoice = receive(bacon_delivery, 9)
+    session.commit()
+    pledges.reattribute(
+        session,
+        w.coordinator,
+        at(order.delivery_date, 10),
+        to_organization_id=w.finance.id,
+        reason="财政局的接待用餐",
+        bulk_order_id=order.id,
+    )
+    session.commit()
+    # The fish arrives after the re-attribution, and 5 kg of the bacon is credited.
+    receive(fish_delivery, 11)
+    (bacon_line,) = bacon_invoice.lines
+    invoices.credit(
+        session, bacon_invoice, w.coordinator, at(date(2026, 6, 2)), {bacon_line.id: "5"}, "变质"
+    )
+    session.commit()
+
+    expected = 20 * 2150 + 10 * 3580 - 5 * 2150
+    assert net_by(session, "buyer_organization_id") == {w.kitchen.id: 0, w.finance.id: expected}
+    assert (met(session, kitchen_pledge), met(session, finance_pledge)) == (0, expected)
+    assert ledger.check_rollup(session) == []
+
+
+def test_after_reattributing_twice_later_refunds_follow_the_latest_unit(session, make, w):
+    education = make.organization(name_zh="市教育局")
+    order = paid_order(
+        session,
+        w,
+        w.staff,
+        [(w.beef, "1"), (w.eggs, "1")],
+        at(date(2026, 3, 2)),
+        at(date(2026, 3, 2), 11),
+    )
+    beef_line, eggs_line = sorted(order.lines, key=lambda line: line.total_fen, reverse=True)
+
+    def reattribute(unit, day):
+        pledges.reattribute(
+            session,
+            w.coordinator,
+            at(day),
+            to_organization_id=unit.id,
+            reason="调整",
+            retail_order_id=order.id,
+        )
+        session.commit()
+
+    def refund(line, day):
+        orders.refund(session, order, w.clerk, at(day), None, [line.id], "退货")
+        session.commit()
+
+    reattribute(w.health, date(2026, 4, 1))
+    reattribute(education, date(2026, 4, 2))
+    refund(eggs_line, date(2026, 4, 3))
+    units = net_by(session, "buyer_organization_id")
+    assert (units[w.finance.id], units[w.health.id], units[education.id]) == (0, 0, 5800)
+
+    reattribute(w.finance, date(2026, 4, 4))  # back where it started
+    units = net_by(session, "buyer_organization_id")
+    assert (units[w.finance.id], units[w.health.id], units[education.id]) == (5800, 0, 0)
+    refund(beef_line, date(2026, 4, 5))
+    assert set(net_by(session, "buyer_organization_id").values()) == {0}
+    assert ledger.check_rollup(session) == []
+
+
+# --- refunds made in Stripe's dashboard ----------------------------------------------------------
+
+
+def stripe_refund(session, stripe_api, order, amount_fen: int) -> None:
+    """Someone refunds `amount_fen` in Stripe's dashboard; its charge.refunded event arrives."""
+    intent = order.stripe_payment_intent_id
+    status, _ = stripe_api.create_refund({"payment_intent": intent, "amount": str(amount_fen)})
+    assert status == 200
+    orders.record_stripe_refunds(session, order, intent, stripe_api.refunded(intent), utcnow())
+    session.commit()
+
+
+def test_a_stripe_refund_after_a_line_refund_comes_off_the_lines_still_counted(
+    app, session, make, w, stripe_api
+):
+    order = paid_online(app, session, stripe_api, w.staff, [(w.beef, "1"), (w.eggs, "1")])
+    eggs_line = next(line for line in order.lines if line.product_id == w.eggs.id)
+    gateway = app.extensions["stripe_gateway"]
+    orders.refund(session, order, w.clerk, utcnow(), gateway, [eggs_line.id], "破损")
+    session.commit()
+    stripe_refund(session, stripe_api, order, 1000)
+
+    assert net_by(session, "product_id") == {w.beef.id: 5800 - 1000, w.eggs.id: 0}
+    assert order.refunded_fen == 3600 + 1000
+    assert sum(net_by(session, "product_id").values()) == order.total_fen - order.refunded_fen
+    assert ledger.check_rollup(session) == []
+
+
+def test_a_line_refund_after_a_stripe_refund_takes_no_product_below_zero(
+    app, session, make, w, stripe_api
+):
+    order = paid_online(app, session, stripe_api, w.staff, [(w.beef, "1"), (w.eggs, "1")])
+    stripe_refund(session, stripe_api, order, 1000)
+    # ¥10 over ¥58 and ¥36 in proportion: 6.17 off the beef, 3.83 off the eggs.
+    assert net_by(session, "product_id") == {w.beef.id: 5183, w.eggs.id: 3217}
+
+    beef_line = next(line for line in order.lines if line.product_id == w.beef.id)
+    gateway = app.extensions["stripe_gateway"]
+    orders.refund(session, order, w.clerk, utcnow(), gateway, [beef_line.id], "退货")
+    session.commit()
+    # The ¥58 refunded for the beef: the ¥51.83 it still counted, the rest off the eggs.
+    assert order.refunded_fen == 1000 + 5800
+    assert net_by(session, "product_id") == {w.beef.id: 0, w.eggs.id: 2600}
+
+    stripe_refund(session, stripe_api, order, 2600)  # and the rest, in Stripe
+    assert net_by(session, "product_id") == {w.beef.id: 0, w.eggs.id: 0}
+    assert ledger.check_rollup(session) == []
+
+
+def test_the_rollup_check_finds_an_amount_moved_between_products_of_a_unit(session, make, w):
+    paid_order(
+        session,
+        w,
+        w.staff,
+        [(w.beef, "1"), (w.eggs, "1")],
+        at(date(2026, 3, 2)),
+        at(date(2026, 3, 2), 11),
+    )
+    assert ledger.check_rollup(session) == []
+    beef_row, eggs_row = sorted(
+        session.scalars(sa.select(LedgerMonth)), key=lambda row: row.amount_fen, reverse=True
+    )
+    # The month, unit and channel still add up; each product's figure is wrong.
+    for row, change in ((beef_row, -100), (eggs_row, 100)):
+        session.execute(
+            sa.text("UPDATE ledger_months SET amount_fen = amount_fen + :change WHERE id = :id"),
+            {"change": change, "id": row.id},
+        )
+    problems = ledger.check_rollup(session)
+    assert len(problems) == 2
+    assert f"product p{w.beef.id}: ledger 5800 fen" in problems[0] + problems[1]
+    assert f"product p{w.eggs.id}: ledger 3600 fen" in problems[0] + problems[1]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "UPDATE ledger_entries SET amount_fen = amount_fen * 2",
+        "UPDATE ledger_entries SET buyer_organization_id = buyer_organization_id",
+        "DELETE FROM ledger_entries",
+    ],
+)
+def test_the_database_itself_refuses_to_change_or_delete_ledger_entries(session, make, w, change):
+    order = paid_order(
+        session, w, w.staff, [(w.beef, "1")], at(date(2026, 3, 2)), at(date(2026, 3, 2), 11)
+    )
+    before = [(e.id, e.amount_fen) for e in entries_of(session, retail_order_id=order.id)]
+    assert before
+
+    with pytest.raises(sa.exc.DatabaseError, match="append-only"), session.begin_nested():
+        session.execute(sa.text(change))
+
+    session.expire_all()
+    assert [(e.id, e.amount_fen) for e in entries_of(session, retail_order_id=order.id)] == before
+
+
 def test_orders_are_found_by_number(session, make, w):
     order = placed_order(session, w.staff, [(w.beef, "1")], at(date(2026, 3, 2)))
     bulk = make.bulk_order(w.buyer, [(w.bacon, "20")], now=at(date(2026, 3, 2)), policy=POLICY)

@@ -34,6 +34,7 @@ from tests.helpers import (
     cheap_password_hash,
     good_sales_rows,
     import_world,
+    ledger_erasable,
     postgres_engine,
     sales_csv,
 )
@@ -669,7 +670,7 @@ def test_two_processes_committing_at_once_count_the_rows_once(app, pg_engine):
             assert sum(new) == 20
             assert ledger.check_rollup(check) == []
     finally:
-        with pg_engine.begin() as connection:
+        with pg_engine.begin() as connection, ledger_erasable(connection):
             connection.execute(
                 sa.delete(LedgerEntry).where(LedgerEntry.import_batch_id.in_(batch_ids))
             )
