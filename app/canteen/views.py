@@ -282,6 +282,7 @@ def _render_order(order, details_form=None, line_errors=None, typed=None, status
         can_manage=canteen.can_manage(current_user, order),
         can_reopen=canteen.can_reopen(order),
         own_order=current_user.id in (order.created_by_id, order.submitted_by_id),
+        approval_blocker=canteen.approval_blocker(db.session, order, utcnow()),
     ), status
 
 
@@ -401,7 +402,8 @@ def approve(order_id: int):
         # lapsed while it waited is a 409: the order must change before it can go out).
         db.session.rollback()
         db.session.refresh(order)
-        flash(str(error.message), "danger")
+        if str(error.message) != str(canteen.approval_blocker(db.session, order, utcnow())):
+            flash(str(error.message), "danger")  # the page's own warning says it otherwise
         return _render_order(order, status=error.status_code)
     flash(_("Approved and sent to the suppliers."), "success")
     return redirect(url_for("canteen.order_detail", order_id=order.id), 303)

@@ -736,23 +736,32 @@ def needs_approval(order: BulkOrder, policy: CanteenPolicy) -> bool:
     return order.total_fen > policy.approval_threshold_fen
 
 
+def approval_blocker(session: Session, order: BulkOrder, now: datetime):
+    """Why an order waiting for approval cannot be released now, or None.
+
+    It may have waited for days: released now, the suppliers must still be able to deliver on
+    its date, as at submission. The order page shows this before the manager presses Approve.
+    """
+    if order.status != BulkOrderStatus.AWAITING_APPROVAL:
+        return None
+    try:
+        _check_delivery_date(session, order, now)
+    except DomainError as problem:
+        return _l(
+            "This order cannot be approved as it stands: %(problem)s Reject it, or have "
+            "the buyer reopen it and choose a new delivery date.",
+            problem=problem.message,
+        )
+    return None
+
+
 def approve(session: Session, order: BulkOrder, actor: Actor, now: datetime) -> None:
     _require(can_manage(actor, order), _l("Only the canteen's manager can approve orders."))
     if actor.id in (order.submitted_by_id, order.created_by_id):
         raise PermissionDenied(_l("You cannot approve an order you placed yourself."))
-    if order.status == BulkOrderStatus.AWAITING_APPROVAL:
-        # The order may have waited for days: released now, the suppliers must still be able to
-        # deliver on its date, as at submission.
-        try:
-            _check_delivery_date(session, order, now)
-        except DomainError as problem:
-            raise InvalidTransition(
-                _l(
-                    "This order cannot be approved as it stands: %(problem)s Reject it, or have "
-                    "the buyer reopen it and choose a new delivery date.",
-                    problem=problem.message,
-                )
-            ) from None
+    blocker = approval_blocker(session, order, now)
+    if blocker is not None:
+        raise InvalidTransition(blocker)
     _move_order(
         session,
         order,

@@ -317,6 +317,8 @@ def test_a_large_order_waits_for_a_manager_who_did_not_place_it(
     assert own.status == BulkOrderStatus.AWAITING_APPROVAL
 
     actions.login_as(world.manager)
+    # Its date can still be met: no warning stands beside the Approve button.
+    assert 'id="approval-blocker"' not in client.get(f"/canteen/orders/{order.id}").text
     actions.post(f"/canteen/orders/{order.id}/approve")
     session.refresh(order)
     assert order.status == BulkOrderStatus.RELEASED
@@ -331,13 +333,15 @@ def test_an_order_whose_delivery_date_passed_while_waiting_is_not_approved(
     assert order.status == BulkOrderStatus.AWAITING_APPROVAL
     client.set_cookie("lang", "en")
     actions.login_as(world.manager)
-    response = actions.post(f"/canteen/orders/{order.id}/approve")
-    assert response.status_code == 409
-    text = page_text(response)
-    assert (
+    warning = (
         "This order cannot be approved as it stands: The delivery date is in the past. "
         "Reject it, or have the buyer reopen it and choose a new delivery date."
-    ) in text
+    )
+    # The manager is told before pressing Approve, and once when pressing it anyway.
+    assert page_text(client.get(f"/canteen/orders/{order.id}")).count(warning) == 1
+    response = actions.post(f"/canteen/orders/{order.id}/approve")
+    assert response.status_code == 409
+    assert page_text(response).count(warning) == 1
     status = re.search(r'id="order-status">([^<]*)<', response.get_data(as_text=True))
     assert status.group(1) == "Awaiting approval"
     session.refresh(order)
