@@ -141,39 +141,23 @@ def download_pdf(invoice_id: int):
 @finance_only
 def record_payment(invoice_id: int):
     """Record a bank transfer against the invoice (part or all of what is outstanding)."""
-    invoice = invoices.get_invoice(db.session, current_user, invoice_id)
-    form = PaymentForm()
-    if not form.validate():
-        return _render(invoice, payment_form=form, status=400)
-    try:
-        payment = invoices.record_payment(
-            db.session,
-            invoice,
-            current_user,
-            utcnow(),
-            paid_on=form.paid_on.data,
-            reference=form.reference.data,
-            amount=form.amount.data,
-        )
-        db.session.commit()
-    except DomainError as error:
-        db.session.rollback()
-        add_domain_error(form, error)
-        return _render(invoice, payment_form=form, status=error.status_code)
-    flash(_("Payment of %(amount)s recorded.", amount=format_yuan(payment.amount_fen)), "success")
-    return redirect(url_for("invoices.detail", invoice_id=invoice_id), 303)
+    return _record_transfer(invoice_id, invoices.record_payment, "payment_form")
 
 
 @bp.post("/<int:invoice_id>/refunds")
 @finance_only
 def record_refund(invoice_id: int):
     """Record the supplier's transfer back of what a credit note took off a paid invoice."""
+    return _record_transfer(invoice_id, invoices.record_refund, "refund_form")
+
+
+def _record_transfer(invoice_id: int, record, form_name: str):
     invoice = invoices.get_invoice(db.session, current_user, invoice_id)
     form = PaymentForm()
     if not form.validate():
-        return _render(invoice, refund_form=form, status=400)
+        return _render(invoice, **{form_name: form}, status=400)
     try:
-        payment = invoices.record_refund(
+        payment = record(
             db.session,
             invoice,
             current_user,
@@ -186,14 +170,15 @@ def record_refund(invoice_id: int):
     except DomainError as error:
         db.session.rollback()
         add_domain_error(form, error)
-        return _render(invoice, refund_form=form, status=error.status_code)
-    flash(
-        _(
+        return _render(invoice, **{form_name: form}, status=error.status_code)
+    if payment.amount_fen > 0:
+        done = _("Payment of %(amount)s recorded.", amount=format_yuan(payment.amount_fen))
+    else:
+        done = _(
             "Refund of %(amount)s from the supplier recorded.",
             amount=format_yuan(-payment.amount_fen),
-        ),
-        "success",
-    )
+        )
+    flash(done, "success")
     return redirect(url_for("invoices.detail", invoice_id=invoice_id), 303)
 
 

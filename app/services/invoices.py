@@ -256,6 +256,19 @@ def record_payment(
             ),
             field="amount",
         )
+    return _book_transfer(session, invoice, actor, now, paid_on, reference, amount_fen)
+
+
+def _book_transfer(
+    session: Session,
+    invoice: Invoice,
+    actor: Actor,
+    now: datetime,
+    paid_on: date,
+    reference: str,
+    amount_fen: int,
+) -> BankPayment:
+    """The bank transfer row (negative: the supplier paying back), and the supplier told."""
     payment = BankPayment(
         invoice=invoice,
         paid_on=paid_on,
@@ -268,8 +281,8 @@ def record_payment(
     notify.notify(
         session,
         notify.users_with(session, invoice.supplier_id, Role.SUPPLIER),
-        "invoice_paid",
-        {"invoice": invoice.number, "amount": format_yuan(amount_fen)},
+        "invoice_paid" if amount_fen > 0 else "invoice_refunded",
+        {"invoice": invoice.number, "amount": format_yuan(abs(amount_fen))},
         link=f"/invoices/{invoice.id}",
         now=now,
     )
@@ -310,24 +323,7 @@ def record_refund(
             ),
             field="amount",
         )
-    payment = BankPayment(
-        invoice=invoice,
-        paid_on=paid_on,
-        reference=reference,
-        amount_fen=-amount_fen,
-        recorded_by_id=actor.id,
-        recorded_at=now,
-    )
-    session.add(payment)
-    notify.notify(
-        session,
-        notify.users_with(session, invoice.supplier_id, Role.SUPPLIER),
-        "invoice_refunded",
-        {"invoice": invoice.number, "amount": format_yuan(amount_fen)},
-        link=f"/invoices/{invoice.id}",
-        now=now,
-    )
-    return payment
+    return _book_transfer(session, invoice, actor, now, paid_on, reference, -amount_fen)
 
 
 def creditable(invoice: Invoice) -> dict[int, Decimal]:
