@@ -95,6 +95,8 @@ class StripeStandIn:
     deliveries: list[tuple[str, str, int | None]] = field(default_factory=list)
     #: Deliveries scheduled or under way (retries included), not yet finished.
     pending: int = 0
+    #: API calls being answered (one may sleep on delay_seconds after its client gave up).
+    answering: int = 0
     _idempotent: dict = field(default_factory=dict)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -121,7 +123,13 @@ class StripeStandIn:
             self.server.shutdown()
             self.server.server_close()
 
-    def reset(self) -> None:
+    def reset(self, wait_seconds: float = 5.0) -> None:
+        # A call a test left sleeping on delay_seconds (its client timed out) would otherwise
+        # wake up in the next test and meet that test's settings: take the fail_next meant for
+        # the next test's own call, or write into its sessions.
+        deadline = time.monotonic() + wait_seconds
+        while self.answering and time.monotonic() < deadline:
+            time.sleep(0.01)
         with self._lock:
             self.requests.clear()
             self.sessions.clear()
@@ -337,6 +345,16 @@ class _Handler(BaseHTTPRequestHandler):
         if path.startswith("/pay/"):
             return self._payment_page(method, path, params)
         state.requests.append(Recorded(method, path, params, dict(self.headers)))
+        with state._lock:
+            state.answering += 1
+        try:
+            self._answer(method, path, params)
+        finally:
+            with state._lock:
+                state.answering -= 1
+
+    def _answer(self, method: str, path: str, params: dict) -> None:
+        state = self.state
         if state.delay_seconds:
             time.sleep(state.delay_seconds)
         with state._lock:

@@ -4,8 +4,11 @@ Each test checks what Stripe was sent (amounts in fen, currency, line items, met
 idempotency keys) and what the order, its stock and its refunds look like afterwards.
 """
 
+import http.client
+import time
 from datetime import timedelta
 from decimal import Decimal
+from urllib.parse import urlsplit
 
 import pytest
 import sqlalchemy as sa
@@ -132,6 +135,26 @@ def test_a_slow_stripe_times_out_as_unreachable(app, session, make, stripe_api):
     with pytest.raises(PaymentUnavailable) as refused:
         _start(session, make.online_order(), slow)
     assert not refused.value.answered
+
+
+def test_a_call_left_sleeping_by_a_timed_out_client_never_reaches_the_next_test(stripe_api):
+    # The test above leaves the stand-in asleep on a call its client gave up on. Woken in a
+    # later test, it used to take that test's fail_next, and the later test failed at random.
+    address = urlsplit(stripe_api.base_url)
+    stripe_api.delay_seconds = 0.4
+    impatient = http.client.HTTPConnection(address.hostname, address.port, timeout=0.05)
+    with pytest.raises(TimeoutError):
+        impatient.request("GET", "/v1/checkout/sessions/cs_gone")
+        impatient.getresponse()
+    impatient.close()
+
+    stripe_api.reset()  # as the next test's fixture does
+    stripe_api.fail_next = 1
+    time.sleep(0.5)  # the sleeping call has woken by now, whatever reset did
+    next_test = http.client.HTTPConnection(address.hostname, address.port, timeout=5)
+    next_test.request("GET", "/v1/checkout/sessions/cs_new")
+    assert next_test.getresponse().status == 500  # the failure it asked for, still its own
+    next_test.close()
 
 
 def test_payment_marks_the_order_paid_once(session, make, gateway, stripe_api):
