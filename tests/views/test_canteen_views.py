@@ -317,8 +317,9 @@ def test_a_large_order_waits_for_a_manager_who_did_not_place_it(
     assert own.status == BulkOrderStatus.AWAITING_APPROVAL
 
     actions.login_as(world.manager)
-    # Its date can still be met: no warning stands beside the Approve button.
-    assert 'id="approval-blocker"' not in client.get(f"/canteen/orders/{order.id}").text
+    # Its date can still be met: Approve is offered, with no warning beside it.
+    page = client.get(f"/canteen/orders/{order.id}").text
+    assert 'id="approval-blocker"' not in page and f"/canteen/orders/{order.id}/approve" in page
     actions.post(f"/canteen/orders/{order.id}/approve")
     session.refresh(order)
     assert order.status == BulkOrderStatus.RELEASED
@@ -337,8 +338,10 @@ def test_an_order_whose_delivery_date_passed_while_waiting_is_not_approved(
         "This order cannot be approved as it stands: The delivery date is in the past. "
         "Reject it, or have the buyer reopen it and choose a new delivery date."
     )
-    # The manager is told before pressing Approve, and once when pressing it anyway.
+    # The manager is told instead of being offered Approve, and once more if it is sent anyway.
+    page = client.get(f"/canteen/orders/{order.id}").text
     assert page_text(client.get(f"/canteen/orders/{order.id}")).count(warning) == 1
+    assert f"/canteen/orders/{order.id}/approve" not in page
     response = actions.post(f"/canteen/orders/{order.id}/approve")
     assert response.status_code == 409
     assert page_text(response).count(warning) == 1
