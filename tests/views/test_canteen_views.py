@@ -230,6 +230,15 @@ def draft(make, world, lines=None):
     return make.bulk_order(world.buyer, lines or [(world.beef, "120")], submit=False)
 
 
+def shipped_fish(make, world):
+    """20 kg of Zhoushan fish, confirmed and shipped by its supplier: waiting for goods-in."""
+    (delivery,) = make.bulk_order(world.buyer, [(world.fish, "20")]).deliveries
+    canteen.confirm(make.session, delivery, world.zhoushan_user, utcnow())
+    canteen.ship(make.session, delivery, world.zhoushan_user, utcnow(), "ZS-1")
+    make.session.commit()
+    return delivery
+
+
 def test_submitting_with_a_date_too_soon_is_refused_and_stays_a_draft(
     client, actions, make, world, session
 ):
@@ -603,11 +612,7 @@ def test_sheet_to_paid_invoice_with_a_reduction_and_a_short_weight(
 
 
 def test_a_second_sign_off_is_told_it_was_already_done(client, actions, make, world, session):
-    order = make.bulk_order(world.buyer, [(world.fish, "20")])
-    (delivery,) = order.deliveries
-    canteen.confirm(session, delivery, world.zhoushan_user, utcnow())
-    canteen.ship(session, delivery, world.zhoushan_user, utcnow(), "ZS-1")
-    session.commit()
+    delivery = shipped_fish(make, world)
     line = delivery.lines[0]
     other_manager = make.user(roles={Role.CANTEEN_MANAGER}, organization=world.kitchen)
     actions.login_as(world.manager)
@@ -628,11 +633,7 @@ def test_a_second_sign_off_is_told_it_was_already_done(client, actions, make, wo
 def test_goods_in_refuses_negative_and_wild_quantities_without_a_reason(
     client, actions, make, world, session
 ):
-    order = make.bulk_order(world.buyer, [(world.fish, "20")])
-    (delivery,) = order.deliveries
-    canteen.confirm(session, delivery, world.zhoushan_user, utcnow())
-    canteen.ship(session, delivery, world.zhoushan_user, utcnow(), "ZS-1")
-    session.commit()
+    delivery = shipped_fish(make, world)
     line = delivery.lines[0]
     actions.login_as(world.manager)
     url = f"/canteen/deliveries/{delivery.id}/goods-in"
@@ -651,11 +652,8 @@ def test_the_invoice_pdf_has_the_chinese_lines_and_the_total(client, actions, ma
         if IN_CI:
             pytest.fail("No CJK font on the CI machine: make browser-deps installs fonts-noto-cjk")
         pytest.skip("no CJK font installed")
-    order = make.bulk_order(world.buyer, [(world.fish, "20")])
-    (delivery,) = order.deliveries
+    delivery = shipped_fish(make, world)
     session = make.session
-    canteen.confirm(session, delivery, world.zhoushan_user, utcnow())
-    canteen.ship(session, delivery, world.zhoushan_user, utcnow(), "ZS-1")
     invoice = canteen.receive(
         session,
         delivery,
@@ -720,11 +718,7 @@ def test_the_list_and_the_export_filter_by_delivery_date(client, actions, make, 
 def test_the_goods_in_tolerance_and_ceiling_come_from_the_configuration(
     app, client, actions, make, world, session, monkeypatch
 ):
-    order = make.bulk_order(world.buyer, [(world.fish, "20")])
-    (delivery,) = order.deliveries
-    canteen.confirm(session, delivery, world.zhoushan_user, utcnow())
-    canteen.ship(session, delivery, world.zhoushan_user, utcnow(), "ZS-1")
-    session.commit()
+    delivery = shipped_fish(make, world)
     line = delivery.lines[0]
     url = f"/canteen/deliveries/{delivery.id}/goods-in"
     monkeypatch.setitem(app.config, "GOODS_IN_TOLERANCE_PERCENT", 0)
